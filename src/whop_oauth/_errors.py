@@ -1,0 +1,213 @@
+"""Exceptions raised by whop_oauth.
+
+Every error the library raises derives from ``WhopOAuthError``::
+
+    WhopOAuthError
+    ├── ConfigurationError            (also RuntimeError: a caller mistake)
+    │   └── MiddlewareNotInstalled
+    ├── AuthorizationResponseError    (the front-channel callback was refused)
+    │   ├── AuthorizationDenied       (error=... on the redirect, e.g. access_denied)
+    │   ├── StateMismatchError        (missing, wrong, expired or replayed state)
+    │   ├── IssuerMismatchError       (RFC 9207 ``iss`` missing or wrong)
+    │   └── InvalidCallbackError      (missing code, duplicated or forbidden parameters)
+    ├── TransportError                (timeout, connection refused or reset)
+    ├── ProviderError                 (an OAuth error body from an endpoint)
+    │   ├── InvalidClientError
+    │   ├── RateLimitedError          (429; ``retry_after`` in seconds)
+    │   └── InvalidGrantError         (also SignInRequired)
+    ├── ServerUnavailableError        (5xx without an OAuth error body)
+    ├── InvalidResponseError          (not JSON, missing fields, wrong types, too large)
+    ├── IdTokenError                  (signature, iss, aud, exp, nonce ...)
+    ├── DiscoveryError                (metadata document unusable or for another issuer)
+    ├── SignInRequired                (the user has to go through the flow again)
+    │   ├── NoGrantError              (nothing stored for this tenant and user)
+    │   └── InvalidGrantError
+    └── TokenStoreError
+        ├── DecryptionError           (no configured key opens a stored value)
+        ├── StaleWriteError           (a conditional write lost to a newer version)
+        └── LockTimeout               (another process held the refresh lock too long)
+
+Messages never contain tokens, codes, verifiers, secrets or cookie values.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+__all__ = [
+    "AuthorizationDenied",
+    "AuthorizationResponseError",
+    "ConfigurationError",
+    "DecryptionError",
+    "DiscoveryError",
+    "IdTokenError",
+    "InvalidCallbackError",
+    "InvalidClientError",
+    "InvalidGrantError",
+    "InvalidResponseError",
+    "IssuerMismatchError",
+    "LockTimeout",
+    "MiddlewareNotInstalled",
+    "NoGrantError",
+    "ProviderError",
+    "RateLimitedError",
+    "ServerUnavailableError",
+    "SignInRequired",
+    "StaleWriteError",
+    "StateMismatchError",
+    "TokenStoreError",
+    "TransportError",
+    "WhopOAuthError",
+]
+
+
+class WhopOAuthError(Exception):
+    """Root of every exception raised by whop_oauth."""
+
+
+class ConfigurationError(WhopOAuthError, RuntimeError):
+    """The library was configured or called in a way that cannot work."""
+
+
+class MiddlewareNotInstalled(ConfigurationError):
+    """A request helper was used on an app without the whop_oauth middleware."""
+
+
+class AuthorizationResponseError(WhopOAuthError):
+    """The authorization response (the redirect to the callback) was refused."""
+
+
+class AuthorizationDenied(AuthorizationResponseError):
+    """The provider redirected back with ``error=...`` (e.g. the user refused).
+
+    ``error_description`` is provider-supplied, untrusted text: escape it before
+    showing it in HTML.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+    ) -> None:
+        self.error = error
+        self.error_description = error_description
+        self.error_uri = error_uri
+        message = error if not error_description else f"{error}: {error_description}"
+        super().__init__(message)
+
+
+class StateMismatchError(AuthorizationResponseError):
+    """The ``state`` is missing, unknown, expired, already used or not this browser's."""
+
+
+class IssuerMismatchError(AuthorizationResponseError):
+    """The RFC 9207 ``iss`` parameter is missing where required, or names another issuer."""
+
+
+class InvalidCallbackError(AuthorizationResponseError):
+    """The callback query is malformed: no code, a duplicated or forbidden parameter."""
+
+
+class TransportError(WhopOAuthError):
+    """The provider could not be reached, or did not answer in time."""
+
+
+class ProviderError(WhopOAuthError):
+    """An endpoint answered with an OAuth error body (RFC 6749 §5.2).
+
+    The response is kept as ``response``; ``str(error)`` holds the error code and
+    the provider's description, never request data.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+        *,
+        response: httpx.Response | None = None,
+    ) -> None:
+        self.error = error
+        self.error_description = error_description
+        self.error_uri = error_uri
+        self.response = response
+        status = f" (HTTP {response.status_code})" if response is not None else ""
+        detail = f": {error_description}" if error_description else ""
+        super().__init__(f"{error}{detail}{status}")
+
+    @property
+    def status_code(self) -> int | None:
+        return None if self.response is None else self.response.status_code
+
+
+class InvalidClientError(ProviderError):
+    """Client authentication failed (wrong secret, or a key without the permission)."""
+
+
+class RateLimitedError(ProviderError):
+    """The provider answered 429; ``retry_after`` is the delay it asked for, if any."""
+
+    def __init__(
+        self,
+        error: str = "rate_limit_exceeded",
+        error_description: str | None = None,
+        error_uri: str | None = None,
+        *,
+        response: httpx.Response | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(error, error_description, error_uri, response=response)
+        self.retry_after = retry_after
+
+
+class ServerUnavailableError(WhopOAuthError):
+    """The provider answered 5xx (or an unexpected status) without an OAuth error body."""
+
+    def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class InvalidResponseError(WhopOAuthError):
+    """A provider response could not be understood (not JSON, missing fields, ...)."""
+
+    def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class IdTokenError(WhopOAuthError):
+    """The ``id_token`` failed validation (signature, iss, aud, exp, iat or nonce)."""
+
+
+class DiscoveryError(WhopOAuthError):
+    """The provider metadata document is unusable or belongs to another issuer."""
+
+
+class SignInRequired(WhopOAuthError):
+    """There is no usable grant: the user has to sign in again."""
+
+
+class NoGrantError(SignInRequired):
+    """Nothing is stored for this tenant and user."""
+
+
+class InvalidGrantError(ProviderError, SignInRequired):
+    """The refresh token (or code) was rejected with ``invalid_grant``: sign in again."""
+
+
+class TokenStoreError(WhopOAuthError):
+    """The token store failed."""
+
+
+class DecryptionError(TokenStoreError):
+    """A stored value could not be decrypted with any configured key."""
+
+
+class LockTimeout(TokenStoreError):
+    """The refresh lock for a key could not be taken in time."""
+
+
+class StaleWriteError(TokenStoreError):
+    """A conditional write found a newer version stored (another process won)."""

@@ -1,0 +1,142 @@
+"""The token value and the key it is stored under."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["DEFAULT_TENANT", "Token", "TokenKey"]
+
+#: The tenant used by single-tenant apps that never name one.
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKey:
+    """Where a user's grant lives: tenant, user, and the OAuth client that holds it.
+
+    A tenant is usually a Whop company (``biz_...``); single-tenant apps keep the
+    default. Issuer and client id are part of the key so that one tenant's tokens,
+    or one client's, can never be read for another.
+
+    >>> TokenKey(tenant="biz_123", user="user_456", issuer="https://api.whop.com", client_id="app_1")
+    TokenKey(tenant='biz_123', user='user_456', issuer='https://api.whop.com', client_id='app_1')
+    """
+
+    tenant: str
+    user: str
+    issuer: str
+    client_id: str
+
+    def __post_init__(self) -> None:
+        for name in ("tenant", "user", "issuer", "client_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"TokenKey.{name} must be a non-empty string")
+
+    @property
+    def parts(self) -> tuple[str, str, str, str]:
+        return (self.tenant, self.user, self.issuer, self.client_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An access token, the refresh token that renews it, and what came with them.
+
+    ``expires_at`` is a Unix time computed when the response was received, or
+    ``None`` when the provider sent no ``expires_in``. The repr never shows a
+    token value.
+
+    >>> token = Token(access_token="at", token_type="Bearer", expires_at=time.time() + 3600)
+    >>> token.is_expired()
+    False
+    """
+
+    access_token: str = field(repr=False)
+    token_type: str = "Bearer"
+    expires_at: float | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    scopes: tuple[str, ...] = ()
+    id_token: str | None = field(default=None, repr=False)
+    id_token_claims: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False
+    )
+    company_id: str | None = None
+    issued_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id_token_claims, MappingProxyType):
+            object.__setattr__(
+                self, "id_token_claims", MappingProxyType(dict(self.id_token_claims))
+            )
+
+    def is_expired(self, leeway: float = 0.0, *, now: float | None = None) -> bool:
+        """True when the token expires within ``leeway`` seconds (never, without expiry)."""
+        if self.expires_at is None:
+            return False
+        current = time.time() if now is None else now
+        return current + leeway >= self.expires_at
+
+    @property
+    def has_refresh_token(self) -> bool:
+        return bool(self.refresh_token)
+
+    @property
+    def subject(self) -> str | None:
+        """The ``sub`` claim of the id_token, when there was one."""
+        sub = self.id_token_claims.get("sub")
+        return sub if isinstance(sub, str) else None
+
+    def with_refresh(self, new: Token) -> Token:
+        """The token that replaces this one after a refresh answered ``new``.
+
+        Rotation: a new refresh token replaces the old; when none is returned the
+        old one is kept. The grant's ``company_id`` is carried over.
+        """
+        return replace(
+            new,
+            refresh_token=new.refresh_token or self.refresh_token,
+            company_id=new.company_id or self.company_id,
+            id_token=new.id_token or self.id_token,
+            id_token_claims=new.id_token_claims or self.id_token_claims,
+            scopes=new.scopes or self.scopes,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict; ``Token.from_dict`` reads it back."""
+        return {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_at": self.expires_at,
+            "refresh_token": self.refresh_token,
+            "scopes": list(self.scopes),
+            "id_token": self.id_token,
+            "id_token_claims": dict(self.id_token_claims),
+            "company_id": self.company_id,
+            "issued_at": self.issued_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Token:
+        """Read a dict written by ``to_dict``; raises ``ValueError`` if it is not one."""
+        try:
+            access_token = data["access_token"]
+            if not isinstance(access_token, str) or not access_token:
+                raise ValueError("access_token must be a non-empty string")
+            expires_at = data.get("expires_at")
+            return cls(
+                access_token=access_token,
+                token_type=str(data.get("token_type") or "Bearer"),
+                expires_at=None if expires_at is None else float(expires_at),
+                refresh_token=data.get("refresh_token") or None,
+                scopes=tuple(str(s) for s in data.get("scopes") or ()),
+                id_token=data.get("id_token") or None,
+                id_token_claims=dict(data.get("id_token_claims") or {}),
+                company_id=data.get("company_id") or None,
+                issued_at=float(data.get("issued_at") or time.time()),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a serialised Token: {type(exc).__name__}") from None

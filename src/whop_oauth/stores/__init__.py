@@ -1,0 +1,5 @@
+"""Token stores: where grants live between requests, and the lock that guards refresh."""
+
+from ._base import StoredToken as StoredToken, TokenStore as TokenStore
+
+__all__ = ["StoredToken", "TokenStore"]

@@ -1,0 +1,1 @@
+"""Test helpers: a mock Whop provider and pytest fixtures."""
