@@ -22,8 +22,9 @@ class TokenKey:
     default. Issuer and client id are part of the key so that one tenant's tokens,
     or one client's, can never be read for another.
 
-    >>> TokenKey(tenant="biz_123", user="user_456", issuer="https://api.whop.com", client_id="app_1")
-    TokenKey(tenant='biz_123', user='user_456', issuer='https://api.whop.com', client_id='app_1')
+    >>> key = TokenKey("biz_123", "user_456", "https://api.whop.com", "app_1")
+    >>> key.tenant
+    'biz_123'
     """
 
     tenant: str
@@ -56,7 +57,7 @@ class Token:
     """
 
     access_token: str = field(repr=False)
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - a scheme name, not a secret
     expires_at: float | None = None
     refresh_token: str | None = field(default=None, repr=False)
     scopes: tuple[str, ...] = ()
