@@ -1,0 +1,327 @@
+"""``OAuthClient``: the long-lived OAuth 2.1 client for one app at one provider."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, get_args
+
+import httpx
+
+from ._authorize import (
+    AuthorizationRequest,
+    build_authorization_request,
+    ensure_s256,
+    normalise_scope,
+)
+from ._callback import CallbackParams, parse_callback
+from ._discovery import SingleFlightCache, check_endpoints, discover
+from ._errors import (
+    ConfigurationError,
+    InvalidCallbackError,
+    InvalidResponseError,
+    IssuerMismatchError,
+    NoGrantError,
+)
+from ._http import (
+    IDEMPOTENT,
+    NEVER_RESEND,
+    NO_REPLAY,
+    AuthMethod,
+    ClientAuth,
+    HttpSender,
+    RetryPolicy,
+    check_url,
+)
+from ._id_token import IdTokenValidator
+from ._metadata import WHOP, ProviderMetadata
+from ._token import DEFAULT_TENANT, Token, TokenKey
+from ._token_response import json_object, parse_token_response, raise_for_status
+
+__all__ = ["OAuthClient"]
+
+Encoding = Literal["form", "json"]
+
+
+class OAuthClient:
+    """The OAuth 2.1 client of one app: authorize, exchange, refresh, revoke, userinfo.
+
+    Make one per app and keep it for the life of the process; it holds the HTTP
+    connection pool and the metadata and JWKS caches.
+
+    >>> client = OAuthClient(client_id="app_123", redirect_uri="https://app.example/cb")
+    >>> flow = client.authorization_request()  # send the browser to flow.url
+    >>> token = await client.complete_authorization(query, flow)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        client_secret: str | None = None,
+        provider: ProviderMetadata | str = WHOP,
+        token_endpoint_auth_method: AuthMethod | None = None,
+        scope: str | Sequence[str] = "openid profile email",
+        http_client: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+        max_retries: int = 2,
+        discovery_ttl: float = 3600.0,
+        token_request_encoding: Encoding = "form",  # noqa: S107 - an encoding name
+        id_token_leeway: float = 60.0,
+        max_response_bytes: int = 1_000_000,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        if not isinstance(client_id, str) or not client_id:
+            raise ConfigurationError("client_id must be a non-empty string")
+        if token_request_encoding not in get_args(Encoding):
+            raise ConfigurationError("token_request_encoding must be 'form' or 'json'")
+        self._auth = ClientAuth.build(client_id, client_secret, token_endpoint_auth_method)
+        self.redirect_uri = check_url(
+            redirect_uri, "redirect_uri", allow_insecure_http=allow_insecure_http
+        )
+        self._scope = normalise_scope(scope)
+        self._insecure = allow_insecure_http
+        self._encoding = token_request_encoding
+        self._leeway = id_token_leeway
+        self._static: ProviderMetadata | None = None
+        self._discovery: SingleFlightCache[ProviderMetadata] | None = None
+        if isinstance(provider, str):
+            self._issuer = check_url(provider, "issuer", allow_insecure_http=allow_insecure_http)
+            self._discovery = SingleFlightCache(self._discover, discovery_ttl)
+        else:
+            check_endpoints(provider, allow_insecure_http)
+            ensure_s256(provider)
+            self._static, self._issuer = provider, provider.issuer
+        # Everything is checked before an HTTP client exists, so a bad config leaks none.
+        HttpSender.check_limits(timeout, max_retries, max_response_bytes)
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.AsyncClient()
+        self._sender = HttpSender(
+            self._http,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_response_bytes=max_response_bytes,
+        )
+        self._validator: IdTokenValidator | None = None
+        self._jwks_ttl = discovery_ttl
+
+    @property
+    def client_id(self) -> str:
+        return self._auth.client_id
+
+    @property
+    def issuer(self) -> str:
+        return self._issuer
+
+    @property
+    def metadata(self) -> ProviderMetadata:
+        """The provider metadata; with discovery, ``await load_metadata()`` first."""
+        if self._static is not None:
+            return self._static
+        assert self._discovery is not None
+        if self._discovery.value is None:
+            raise ConfigurationError("provider metadata not loaded: await client.load_metadata()")
+        return self._discovery.value
+
+    async def load_metadata(self) -> ProviderMetadata:
+        """The provider metadata, discovered (and cached for ``discovery_ttl``) if needed."""
+        if self._static is not None:
+            return self._static
+        assert self._discovery is not None
+        return await self._discovery.get()
+
+    async def _discover(self) -> ProviderMetadata:
+        return await discover(self._sender, self._issuer, allow_insecure_http=self._insecure)
+
+    def authorization_request(
+        self,
+        *,
+        scope: str | Sequence[str] | None = None,
+        company_id: str | None = None,
+        extra_params: Mapping[str, str] | None = None,
+        next_path: str | None = None,
+    ) -> AuthorizationRequest:
+        """A new flow: send the browser to ``flow.url`` and keep ``flow`` until the callback."""
+        return build_authorization_request(
+            self.metadata,
+            client_id=self.client_id,
+            redirect_uri=self.redirect_uri,
+            scope=self._scope if scope is None else normalise_scope(scope),
+            company_id=company_id,
+            extra_params=extra_params,
+            next_path=next_path,
+        )
+
+    def parse_callback(self, params: CallbackParams, flow: AuthorizationRequest) -> str:
+        """The code from the callback query, after the state and ``iss`` checks."""
+        return parse_callback(params, flow)
+
+    async def complete_authorization(
+        self, params: CallbackParams, flow: AuthorizationRequest
+    ) -> Token:
+        """``parse_callback`` then ``exchange_code``: the callback query in, a token out."""
+        return await self.exchange_code(parse_callback(params, flow), flow)
+
+    async def exchange_code(self, code: str, flow: AuthorizationRequest) -> Token:
+        """Trade the code for a token (sent once: never retried after it may have arrived)."""
+        if not isinstance(code, str) or not code:
+            raise InvalidCallbackError("there is no code to exchange")
+        metadata = await self.load_metadata()
+        if flow.issuer != metadata.issuer:
+            raise IssuerMismatchError("the flow belongs to another issuer; the code is not sent")
+        body = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": flow.redirect_uri,
+            "code_verifier": flow.code_verifier,
+        }
+        response = await self._token_request(
+            body, "code exchange", NEVER_RESEND, 401, "invalid_client"
+        )
+        token = parse_token_response(
+            response,
+            received_at=time.time(),
+            requested_scope=flow.scope,
+            company_id=flow.company_id,
+        )
+        if token.id_token is None:
+            return token
+        claims = await self._id_tokens(metadata).validate(token.id_token, nonce=flow.nonce)
+        return dataclasses.replace(token, id_token_claims=claims)
+
+    async def refresh(self, token: Token) -> Token:
+        """A fresh access token; the returned token keeps the rotated refresh token."""
+        if not token.refresh_token:
+            raise NoGrantError("the token has no refresh token: the user must sign in again")
+        metadata = await self.load_metadata()
+        body = {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
+        if token.company_id:
+            body["company_id"] = token.company_id  # Whop requires the grant's company again
+        response = await self._token_request(body, "refresh", NO_REPLAY, 401, "invalid_grant")
+        new = parse_token_response(response, received_at=time.time(), company_id=token.company_id)
+        if new.id_token is not None:
+            validator = self._id_tokens(metadata)
+            claims = await validator.validate(new.id_token, nonce=None, subject=token.subject)
+            new = dataclasses.replace(new, id_token_claims=claims)
+        return token.with_refresh(new)
+
+    async def _token_request(
+        self, body: dict[str, str], what: str, policy: RetryPolicy, status: int, error: str
+    ) -> httpx.Response:
+        metadata = await self.load_metadata()
+        headers = {"Accept": "application/json"}
+        self._auth.apply(body, headers)
+        encoded: dict[str, Any] = {"json": body} if self._encoding == "json" else {"data": body}
+        response = await self._sender.send(
+            "POST", metadata.token_endpoint, what=what, policy=policy, headers=headers, **encoded
+        )
+        raise_for_status(response, what, bare_status_errors={status: error, 400: "invalid_request"})
+        return response
+
+    async def revoke(
+        self,
+        token: Token | str,
+        *,
+        token_type_hint: str = "refresh_token",  # noqa: S107 - a hint name
+    ) -> None:
+        """Revoke a grant (RFC 7009); a ``Token`` revokes its refresh token if it has one."""
+        metadata = await self.load_metadata()
+        endpoint = _require(metadata.revocation_endpoint, "revocation")
+        if isinstance(token, Token):
+            hint = "refresh_token" if token.refresh_token else "access_token"
+            value = token.refresh_token or token.access_token
+        else:
+            value, hint = token, token_type_hint
+        headers: dict[str, str] = {}
+        if metadata.revocation_body == "json":
+            encoded: dict[str, Any] = {"json": {"token": value, "client_id": self.client_id}}
+        else:
+            body = {"token": value, "token_type_hint": hint}
+            self._auth.apply(body, headers)
+            encoded = {"data": body}
+        response = await self._sender.send(
+            "POST", endpoint, what="revocation", policy=IDEMPOTENT, headers=headers, **encoded
+        )
+        raise_for_status(response, "revocation", bare_status_errors={401: "invalid_client"})
+
+    async def introspect(self, token: str, *, token_type_hint: str | None = None) -> dict[str, Any]:
+        """The provider's view of a token (RFC 7662); ``result["active"]`` is a bool."""
+        endpoint = _require((await self.load_metadata()).introspection_endpoint, "introspection")
+        body = {"token": token}
+        if token_type_hint is not None:
+            body["token_type_hint"] = token_type_hint
+        headers = {"Accept": "application/json"}
+        self._auth.apply(body, headers)
+        response = await self._sender.send(
+            "POST", endpoint, what="introspection", policy=IDEMPOTENT, headers=headers, data=body
+        )
+        raise_for_status(response, "introspection", bare_status_errors={401: "invalid_client"})
+        result = json_object(response, "introspection")
+        if not isinstance(result.get("active"), bool):
+            raise InvalidResponseError("introspection: active is not a bool", response=response)
+        return result
+
+    async def userinfo(self, token: Token | str) -> dict[str, Any]:
+        """The signed-in user's claims (OpenID Connect userinfo), as a dict."""
+        endpoint = _require((await self.load_metadata()).userinfo_endpoint, "userinfo")
+        access_token = token.access_token if isinstance(token, Token) else token
+        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        response = await self._sender.send(
+            "GET", endpoint, what="userinfo", policy=IDEMPOTENT, headers=headers
+        )
+        bare = {401: "invalid_token", 403: "insufficient_scope"}
+        raise_for_status(response, "userinfo", bare_status_errors=bare)
+        claims = json_object(response, "userinfo")
+        subject = token.subject if isinstance(token, Token) else None
+        if subject is not None and claims.get("sub") != subject:
+            # OIDC Core §5.3.4: a userinfo answer for another subject must not be used.
+            raise InvalidResponseError(
+                "userinfo: sub differs from the id_token's", response=response
+            )
+        return claims
+
+    def token_key(self, user: str, tenant: str = DEFAULT_TENANT) -> TokenKey:
+        """Where this client's token for ``user`` in ``tenant`` is stored."""
+        return TokenKey(tenant, user, self.issuer, self.client_id)
+
+    def _id_tokens(self, metadata: ProviderMetadata) -> IdTokenValidator:
+        validator = self._validator
+        if validator is None or validator.jwks_uri != metadata.jwks_uri:
+            validator = IdTokenValidator(
+                self._sender,
+                jwks_uri=metadata.jwks_uri,
+                issuer=metadata.issuer,
+                client_id=self.client_id,
+                leeway=self._leeway,
+                jwks_ttl=self._jwks_ttl,
+            )
+            self._validator = validator
+        return validator
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object made it (an injected one is left open)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> OAuthClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"OAuthClient(client_id={self.client_id!r}, issuer={self.issuer!r})"
+
+
+def _require(endpoint: str | None, what: str) -> str:
+    if endpoint is None:
+        raise ConfigurationError(f"the provider has no {what} endpoint")
+    return endpoint
