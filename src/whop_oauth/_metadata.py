@@ -6,10 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._errors import DiscoveryError
 
 __all__ = ["WHOP", "WHOP_SANDBOX", "ProviderMetadata", "whop_metadata"]
+
+#: Hosts whose discovered metadata gets Whop's quirks (JSON revoke body, REST API base).
+WHOP_HOSTS = frozenset({"api.whop.com", "sandbox-api.whop.com"})
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -82,6 +86,8 @@ class ProviderMetadata:
         if not isinstance(iss_supported, bool):
             raise DiscoveryError("authorization_response_iss_parameter_supported is not a bool")
         methods = _strings(document.get("code_challenge_methods_supported"))
+        # Discovery documents cannot say how a revoke body is encoded; Whop wants JSON.
+        is_whop = urlsplit(issuer).hostname in WHOP_HOSTS and issuer.startswith("https://")
         return cls(
             issuer=issuer,
             authorization_endpoint=authorization_endpoint,
@@ -101,6 +107,8 @@ class ProviderMetadata:
                 document.get("id_token_signing_alg_values_supported")
             ),
             authorization_response_iss_parameter_supported=iss_supported,
+            revocation_body="json" if is_whop else "form",
+            api_base_url=f"{issuer.rstrip('/')}/api/v1" if is_whop else None,
             raw=MappingProxyType(dict(document)),
         )
 
