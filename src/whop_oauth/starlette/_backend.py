@@ -1,0 +1,76 @@
+"""``request.user`` and ``request.auth`` for Starlette's authentication machinery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
+from starlette.requests import HTTPConnection
+
+from ._cookies import SessionData
+from ._state import auth_state
+
+__all__ = ["WhopAuthBackend", "WhopUser"]
+
+
+@dataclass(frozen=True)
+class WhopUser(BaseUser):
+    """The signed-in Whop user, as ``request.user``.
+
+    ``id`` is the provider's ``sub`` (``user_...``); ``tenant`` the tenant the
+    grant is stored under. Profile fields come from the id_token or userinfo at
+    sign-in and may be ``None``.
+
+    >>> user = WhopUser(id="user_1", tenant="default", name="Ada")
+    >>> user.is_authenticated, user.display_name
+    (True, 'Ada')
+    """
+
+    id: str
+    tenant: str
+    name: str | None = None
+    email: str | None = None
+    picture: str | None = None
+    scopes: tuple[str, ...] = ()
+    login_at: int = 0
+    session_id: str = field(default="", repr=False)
+
+    @classmethod
+    def from_session(cls, session: SessionData) -> WhopUser:
+        return cls(
+            id=session.user,
+            tenant=session.tenant,
+            name=session.name,
+            email=session.email,
+            picture=session.picture,
+            scopes=session.scopes,
+            login_at=session.login_at,
+            session_id=session.session_id,
+        )
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email or self.id
+
+    @property
+    def identity(self) -> str:
+        return self.id
+
+
+class WhopAuthBackend(AuthenticationBackend):
+    """Authenticates from the session the whop_oauth middleware read.
+
+    ``request.auth.scopes`` holds ``"authenticated"`` plus the scopes the provider
+    granted, so ``@requires("email")`` guards an endpoint. ``WhopAuth.middleware``
+    installs it; it needs that middleware to have run first.
+    """
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        session = auth_state(conn).session
+        if session is None:
+            return None
+        return AuthCredentials(["authenticated", *session.scopes]), WhopUser.from_session(session)

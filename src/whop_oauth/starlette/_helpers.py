@@ -1,0 +1,118 @@
+"""Accessors for endpoints: the signed-in user, and an HTTP client acting as them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from starlette.requests import HTTPConnection
+
+from .._errors import ConfigurationError, SignInRequired
+from ._backend import WhopUser
+from ._state import auth_state
+
+if TYPE_CHECKING:
+    from .._user_auth import UserTokenAuth
+    from ._auth import WhopAuth
+
+__all__ = ["UserHTTPClient", "csrf_token", "current_user", "user_http_client"]
+
+
+def current_user(request: HTTPConnection) -> WhopUser | None:
+    """The signed-in user, or ``None``; raises ``MiddlewareNotInstalled`` without the middleware.
+
+    Works as a FastAPI dependency too: ``user = Depends(current_user)``.
+
+    >>> user = current_user(request)  # doctest: +SKIP
+    >>> user.email if user else "anonymous"  # doctest: +SKIP
+    """
+    session = auth_state(request).session
+    return None if session is None else WhopUser.from_session(session)
+
+
+def csrf_token(request: HTTPConnection) -> str:
+    """The value for the sign-out form's hidden ``csrf_token`` field ("" when signed out).
+
+    >>> f'<input type="hidden" name="csrf_token" value="{csrf_token(request)}">'  # doctest: +SKIP
+    """
+    session = auth_state(request).session
+    return "" if session is None else session.session_id
+
+
+def user_http_client(request: HTTPConnection) -> UserHTTPClient:
+    """An HTTP client that calls the provider as the signed-in user.
+
+    Every request gets ``Authorization: Bearer <access token>``, refreshed when due
+    and once more after a 401, through the app's one shared ``httpx.AsyncClient``.
+    Relative URLs are joined to the provider's API base (``https://api.whop.com/api/v1``).
+    Raises ``SignInRequired`` when nobody is signed in (the middleware turns it into a
+    redirect to the login page) and ``MiddlewareNotInstalled`` without the middleware.
+
+    >>> response = await user_http_client(request).get("/accounts/me")  # doctest: +SKIP
+    """
+    state = auth_state(request)
+    if state.session is None:
+        raise SignInRequired("nobody is signed in")
+    auth = state.auth
+    user_auth = auth.manager.auth(user=state.session.user, tenant=state.session.tenant)
+    return UserHTTPClient(auth, user_auth)
+
+
+class UserHTTPClient:
+    """``httpx.AsyncClient``'s request methods, bound to one user's token.
+
+    The token is only ever sent to the provider's own origins (its issuer and API
+    hosts); any other URL raises ``ConfigurationError`` before sending.
+    """
+
+    def __init__(self, auth: WhopAuth, user_auth: UserTokenAuth) -> None:
+        self._whop = auth
+        self.auth = user_auth
+
+    def __repr__(self) -> str:
+        return f"<UserHTTPClient for {self._whop.client.issuer}>"
+
+    async def _url(self, url: httpx.URL | str) -> httpx.URL:
+        metadata = await self._whop.client.load_metadata()
+        target = httpx.URL(url)
+        if target.is_relative_url:
+            if metadata.api_base_url is None:
+                raise ConfigurationError("the provider has no API base URL: use absolute URLs")
+            target = httpx.URL(metadata.api_base_url.rstrip("/") + "/" + str(url).lstrip("/"))
+        if not self.auth.sends_token_to(target):
+            # Failing loudly beats sending the request without the token it needs.
+            raise ConfigurationError("the user's token is only sent to the provider's origins")
+        return target
+
+    async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        """Like ``httpx.AsyncClient.request`` (``auth=`` is this user's)."""
+        target = await self._url(url)
+        return await self._whop.http_client.request(method, target, auth=self.auth, **kwargs)
+
+    @asynccontextmanager
+    async def stream(
+        self, method: str, url: httpx.URL | str, **kwargs: Any
+    ) -> AsyncIterator[httpx.Response]:
+        """Like ``httpx.AsyncClient.stream``: ``async with client.stream(...) as response``."""
+        target = await self._url(url)
+        client = self._whop.http_client
+        async with client.stream(method, target, auth=self.auth, **kwargs) as response:
+            yield response
+
+    async def get(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", url, **kwargs)
+

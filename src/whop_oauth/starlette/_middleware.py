@@ -1,0 +1,73 @@
+"""The pure ASGI middleware: reads the session cookie, writes it back when changed."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .._errors import SignInRequired
+from ._backend import WhopAuthBackend
+from ._state import SCOPE_KEY
+
+if TYPE_CHECKING:
+    from ._auth import WhopAuth
+
+__all__ = ["WhopAuthMiddleware"]
+
+logger = logging.getLogger("whop_oauth.starlette")
+
+
+class WhopAuthMiddleware:
+    """Reads the signed session cookie and sets ``request.user`` / ``request.auth``.
+
+    Install it through ``WhopAuth.middleware``. It wraps Starlette's
+    ``AuthenticationMiddleware`` with ``WhopAuthBackend``. A tampered, expired or
+    undecodable cookie is treated as signed out (and deleted), never as an error.
+    An endpoint that raises ``SignInRequired`` (the user's grant is gone) gets the
+    session cleared and a redirect to the login page (or a 401 for non-HTML
+    clients), if the response has not started yet.
+
+    >>> app = Starlette(routes=whop.routes, middleware=[whop.middleware])  # doctest: +SKIP
+    """
+
+    def __init__(self, app: ASGIApp, auth: WhopAuth) -> None:
+        self.app = AuthenticationMiddleware(app, backend=WhopAuthBackend())
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        state = self.auth.read_session(connection)
+        scope[SCOPE_KEY] = state
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                header = state.cookie_header()
+                if header is not None:
+                    headers = MutableHeaders(scope=message)
+                    headers.append("Set-Cookie", header)
+                    headers.add_vary_header("Cookie")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except SignInRequired as exc:
+            if started:
+                raise
+            logger.info("sign-in required (%s): clearing the session", type(exc).__name__)
+            state.clear_session()
+            response = self.auth.sign_in_required_response(connection)
+            await response(scope, receive, send_wrapper)

@@ -1,0 +1,206 @@
+"""The login, callback and logout endpoints."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from .._authorize import AuthorizationRequest
+from .._errors import InvalidResponseError, StateMismatchError, WhopOAuthError
+from .._token import Token
+from ._cookies import MAX_ID_LENGTH, SessionData
+from ._pages import NO_CACHE_HEADERS
+from ._redirects import origin_of, safe_return_path
+from ._state import auth_state
+
+if TYPE_CHECKING:
+    from ._auth import WhopAuth
+
+__all__ = ["AuthEndpoints"]
+
+logger = logging.getLogger("whop_oauth.starlette")
+
+_COMPANY_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+_MAX_FORM_BYTES = 8192
+_PICTURE_SCHEMES = ("https://", "http://", "data:image/")
+
+
+class AuthEndpoints:
+    """The endpoints behind ``WhopAuth.routes`` (bound methods, so Starlette calls them)."""
+
+    def __init__(self, auth: WhopAuth) -> None:
+        self.auth = auth
+
+    # -- GET /auth/login?next=/path&company_id=biz_... ------------------------------
+
+    async def login(self, request: Request) -> Response:
+        auth = self.auth
+        auth_state(request)  # fail early and clearly without the middleware
+        origins = auth.origins | {origin_of(str(request.base_url))}
+        next_path = safe_return_path(
+            request.query_params.get("next"), default=auth.home_path, origins=origins
+        )
+        company_id = request.query_params.get("company_id")
+        if company_id is not None and not _COMPANY_ID.fullmatch(company_id):
+            company_id = None  # not a company id: ignore it rather than forward it
+        try:
+            tenant = await auth.resolve_tenant(request, company_id)
+            await auth.client.load_metadata()
+            flow = auth.client.authorization_request(company_id=company_id, next_path=next_path)
+        except WhopOAuthError as exc:
+            return await auth.error_response(request, exc)
+        name = auth.flow_cookie_name(flow.state)
+        assert name is not None  # the client's states are long URL-safe tokens
+        value = auth.codec.dumps_flow({"flow": flow.to_dict(), "tenant": tenant})
+        response = RedirectResponse(flow.url, status_code=303, headers=NO_CACHE_HEADERS)
+        for stale in auth.stale_flow_cookies(request):
+            response.headers.append("Set-Cookie", auth.flow_cookie_header(request, stale, None))
+        response.headers.append("Set-Cookie", auth.flow_cookie_header(request, name, value))
+        return response
+
+    # -- GET /auth/callback?code=...&state=... ------------------------------------
+
+    async def callback(self, request: Request) -> Response:
+        auth = self.auth
+        state = auth_state(request)
+        name = auth.flow_cookie_name(request.query_params.get("state") or "")
+        raw = request.cookies.get(name) if name is not None else None
+        try:
+            flow, tenant = self._read_flow(raw)
+            token = await auth.client.complete_authorization(request.url.query, flow)
+            session = await self._sign_in(token, tenant, flow)
+        except WhopOAuthError as exc:
+            response = await auth.error_response(request, exc)
+        else:
+            state.set_session(session)
+            target = safe_return_path(flow.next_path, default=auth.home_path)
+            response = RedirectResponse(target, status_code=303, headers=NO_CACHE_HEADERS)
+        if name is not None and raw is not None:
+            # Single use: whatever happened, this flow is over.
+            response.headers.append("Set-Cookie", auth.flow_cookie_header(request, name, None))
+        return response
+
+    def _read_flow(self, raw: str | None) -> tuple[AuthorizationRequest, str]:
+        max_age = self.auth.flow_max_age
+        data = None if raw is None else self.auth.codec.loads_flow(raw, max_age=max_age)
+        if data is None:
+            raise StateMismatchError("no sign-in with this state is in progress in this browser")
+        tenant = data.get("tenant")
+        try:
+            flow = AuthorizationRequest.from_dict(data.get("flow") or {})
+        except ValueError:
+            flow = None
+        if flow is None or not isinstance(tenant, str) or not tenant:
+            raise StateMismatchError("the sign-in cookie is not a usable flow")
+        return flow, tenant
+
+    async def _sign_in(self, token: Token, tenant: str, flow: AuthorizationRequest) -> SessionData:
+        auth = self.auth
+        try:
+            claims = await self._claims(token)
+            user = claims.get("sub")
+            if not isinstance(user, str) or not user or len(user) > MAX_ID_LENGTH:
+                raise InvalidResponseError("the provider did not say who signed in (sub)")
+            await auth.manager.save(token, user=user, tenant=tenant)
+        except WhopOAuthError:
+            await self._discard(token)
+            raise
+        return SessionData.new(
+            user,
+            tenant,
+            scopes=token.scopes or flow.scope,
+            name=_text(claims.get("name")) or _text(claims.get("preferred_username")),
+            email=_text(claims.get("email")),
+            picture=_picture(claims.get("picture")),
+        )
+
+    async def _claims(self, token: Token) -> Mapping[str, Any]:
+        claims = token.id_token_claims
+        client = self.auth.client
+        has_profile = "name" in claims or "email" in claims
+        if ("sub" in claims and has_profile) or client.metadata.userinfo_endpoint is None:
+            return claims
+        # No id_token, or a bare one: the profile is at userinfo (same subject, checked there).
+        return {**await client.userinfo(token), **claims}
+
+    async def _discard(self, token: Token) -> None:
+        # The grant will not be stored: revoke it rather than leave it live at Whop.
+        try:
+            await self.auth.client.revoke(token)
+        except WhopOAuthError as exc:
+            logger.info("could not revoke an unused grant: %s", type(exc).__name__)
+
+    # -- POST /auth/logout -------------------------------------------------------
+
+    async def logout(self, request: Request) -> Response:
+        auth = self.auth
+        state = auth_state(request)
+        if not self._same_origin(request):
+            return _forbidden("cross-site sign-out refused")
+        session = state.session
+        if session is not None:
+            posted = await _posted_csrf_token(request)
+            if posted is None or not hmac.compare_digest(posted, session.session_id):
+                return _forbidden("missing or wrong CSRF token")
+            try:
+                await auth.manager.sign_out(user=session.user, tenant=session.tenant)
+            except WhopOAuthError as exc:
+                # The grant is deleted locally whatever the provider said; sign out anyway.
+                logger.warning("sign-out: %s; the session is ended anyway", type(exc).__name__)
+        state.clear_session()
+        return RedirectResponse(auth.home_path, status_code=303, headers=NO_CACHE_HEADERS)
+
+    def _same_origin(self, request: Request) -> bool:
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site != "same-origin":
+            return False
+        origin = request.headers.get("origin")
+        if origin is None:
+            return True  # not a browser, or an old one: the CSRF token still has to match
+        allowed = self.auth.origins | {origin_of(str(request.base_url))}
+        return origin.lower() in allowed
+
+
+async def _posted_csrf_token(request: Request) -> str | None:
+    """The CSRF token from ``X-CSRF-Token`` or a url-encoded ``csrf_token`` form field."""
+    header = request.headers.get("x-csrf-token")
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return None
+    values = parse_qs(body.decode("latin-1")).get("csrf_token", [])
+    return values[0] if len(values) == 1 else None
+
+
+def _forbidden(reason: str) -> Response:
+    logger.warning("sign-out refused: %s", reason)
+    return PlainTextResponse(
+        "Forbidden: the sign-out request did not come from this site.",
+        status_code=403,
+        headers=NO_CACHE_HEADERS,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _picture(value: Any) -> str | None:
+    # Shown as <img src>: only web and inline-image URLs, never javascript: and the like.
+    text = _text(value)
+    if text is None or not text.lower().startswith(_PICTURE_SCHEMES):
+        return None
+    return text if urlsplit(text).scheme else None

@@ -1,0 +1,211 @@
+"""Cookie flags, sizes, tampering, expiry and key rotation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from starlette_support import (
+    KEY_A,
+    KEY_B,
+    Env,
+    replace_session_cookie,
+    session_cookie_value,
+)
+
+from whop_oauth import ConfigurationError
+from whop_oauth.starlette import SessionData
+from whop_oauth.starlette._cookies import CookieCodec
+from whop_oauth.testing import MockClient
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    """``{cookie name: full Set-Cookie header}`` of a response."""
+    headers = response.headers.get_list("set-cookie")
+    return {header.split("=", 1)[0]: header for header in headers}
+
+
+def attributes(header: str) -> set[str]:
+    return {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+
+
+async def test_the_flow_cookie_is_http_only_lax_short_lived_and_named_after_the_state(
+    env: Env, browser: httpx.AsyncClient
+) -> None:
+    login = await browser.get("/auth/login")
+    state = httpx.URL(login.headers["location"]).params["state"]
+
+    (name, header), = set_cookies(login).items()
+
+    assert name == f"whop_flow_{state[:16]}"
+    assert "; Path=/auth;" in header  # sent to login and callback only
+    assert "; Max-Age=600;" in header
+    assert {"httponly", "samesite", "path", "max-age"} == attributes(header)
+    assert "SameSite=Lax" in header
+    assert len(header) < 4096
+
+
+async def test_a_browser_keeps_at_most_five_sign_ins_in_progress(
+    env: Env, browser: httpx.AsyncClient
+) -> None:
+    logins = [await browser.get("/auth/login") for _ in range(7)]
+
+    flows = [name for name in browser.cookies if name.startswith("whop_flow_")]
+    assert len(flows) == 5
+    callback = await browser.get(await env.authorize(logins[-1]))
+    assert callback.status_code == 303
+
+
+async def test_the_session_cookie_is_http_only_lax_and_not_secure_on_plain_http(
+    env: Env, browser: httpx.AsyncClient
+) -> None:
+    callback = await env.sign_in(browser)
+    cookies = set_cookies(callback)
+    header = cookies["whop_session"]
+
+    assert "; Path=/;" in header
+    assert "SameSite=Lax" in header
+    assert {"httponly", "samesite", "path", "max-age"} == attributes(header)
+    assert len(header) < 4096
+    assert "Max-Age=0" in next(v for k, v in cookies.items() if k.startswith("whop_flow_"))
+
+
+async def test_https_sites_get_secure_cookies_with_host_and_secure_prefixes(
+    env_factory: Callable[..., Env],
+) -> None:
+    env = env_factory(redirect_uri="https://app.test/auth/callback", client_id="app_web")
+    env.mock.add_client(MockClient("app_web", redirect_uris=["https://app.test/auth/callback"]))
+    async with env.browser("https://app.test") as browser:
+        login = await browser.get("/auth/login")
+        flow = set_cookies(login)
+        callback = await browser.get(await env.authorize(login))
+        session = set_cookies(callback)["__Host-whop_session"]
+        page = (await browser.get("/")).json()
+
+    (flow_name, flow_header), = flow.items()
+    assert flow_name.startswith("__Secure-whop_flow_")
+    assert "secure" in attributes(flow_header)
+    assert "secure" in attributes(session)
+    assert "; Path=/;" in session
+    assert page["signed_in"] is True
+
+
+async def test_a_tampered_session_cookie_means_signed_out_and_is_deleted(
+    env: Env, browser: httpx.AsyncClient
+) -> None:
+    await env.sign_in(browser)
+    value = session_cookie_value(browser)
+    replace_session_cookie(browser, value[:-3] + ("xyz" if value[-3:] != "xyz" else "abc"))
+
+    response = await browser.get("/")
+
+    assert response.status_code == 200
+    assert response.json()["signed_in"] is False
+    assert "Max-Age=0" in set_cookies(response)["whop_session"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "garbage", "a.b.c", "e30.AAAA.BBBB", "\u00e9\u00e9", "." * 5000],
+    ids=["empty", "garbage", "dots", "fake-signature", "non-ascii", "huge"],
+)
+async def test_an_undecodable_session_cookie_never_causes_a_500(
+    env: Env, value: str
+) -> None:
+    async with env.browser() as browser:
+        raw = f"whop_session={value}".encode()
+        response = await browser.get("/", headers={"Cookie": raw})
+
+    assert response.status_code == 200
+    assert response.json()["signed_in"] is False
+
+
+async def test_a_session_older_than_its_max_age_is_signed_out(
+    env_factory: Callable[..., Env],
+) -> None:
+    env = env_factory(session_max_age=3600)
+    stale = SessionData("sid", "user_mock1", "default", int(time.time()) - 3601)
+    async with env.browser() as browser:
+        replace_session_cookie(browser, env.whop.codec.dumps_session(stale))
+        response = await browser.get("/")
+
+    assert response.json()["signed_in"] is False
+
+
+async def test_rotating_keys_keeps_users_signed_in_and_re_signs_with_the_new_key(
+    env_factory: Callable[..., Env],
+) -> None:
+    old = env_factory(secret_keys=[KEY_A])
+    async with old.browser() as browser:
+        await old.sign_in(browser)
+        cookie_under_a = session_cookie_value(browser)
+
+    rotated = env_factory(secret_keys=[KEY_B, KEY_A], store=old.store)
+    async with rotated.browser() as browser:
+        replace_session_cookie(browser, cookie_under_a)
+        response = await browser.get("/")
+        assert response.json()["signed_in"] is True
+        assert "whop_session" in set_cookies(response)  # re-signed with KEY_B
+        cookie_under_b = session_cookie_value(browser)
+        assert (await browser.get("/")).headers.get("set-cookie") is None
+
+    only_b = env_factory(secret_keys=[KEY_B], store=old.store)
+    only_a = env_factory(secret_keys=[KEY_A], store=old.store)
+    for env, cookie, signed_in in [
+        (only_b, cookie_under_b, True),
+        (only_b, cookie_under_a, False),
+        (only_a, cookie_under_b, False),
+    ]:
+        async with env.browser() as browser:
+            replace_session_cookie(browser, cookie)
+            assert (await browser.get("/")).json()["signed_in"] is signed_in
+
+
+def test_the_first_key_signs_and_every_key_verifies() -> None:
+    session = SessionData.new("user_1", "default")
+    signed_by_b = CookieCodec([KEY_B, KEY_A]).dumps_session(session)
+
+    assert CookieCodec([KEY_B]).loads_session(signed_by_b, max_age=60) == (session, True)
+    assert CookieCodec([KEY_A, KEY_B]).loads_session(signed_by_b, max_age=60) == (session, False)
+    assert CookieCodec([KEY_A]).loads_session(signed_by_b, max_age=60) == (None, False)
+
+
+def test_a_flow_cookie_is_never_accepted_as_a_session_or_the_reverse() -> None:
+    codec = CookieCodec([KEY_A])
+    session = SessionData.new("user_1", "default")
+    as_flow = codec.dumps_flow(session.to_payload())
+
+    assert codec.loads_session(as_flow, max_age=60) == (None, False)
+    assert codec.loads_flow(codec.dumps_session(session), max_age=60) is None
+
+
+def test_an_oversized_profile_is_trimmed_to_fit_a_cookie_but_never_its_identity() -> None:
+    scopes = tuple(f"scope:{i:03}" for i in range(200))
+    huge = SessionData(
+        "s" * 22, "u" * 255, "t" * 255, int(time.time()), scopes,
+        name="\u4e2d" * 500, email="e" * 500, picture="https://x/" + "A" * 1500,
+    )
+    value = CookieCodec([KEY_A]).dumps_session(huge)
+    read, _ = CookieCodec([KEY_A]).loads_session(value, max_age=60)
+
+    assert len(value) < 3900
+    assert read is not None
+    assert (read.user, read.tenant) == (huge.user, huge.tenant)
+    assert read.scopes == scopes[: len(read.scopes)]  # whole scopes, the first ones
+    assert 50 < len(read.scopes) < 200
+    assert read.email is None
+
+
+def test_an_identity_too_long_for_a_cookie_is_refused_not_shortened() -> None:
+    with pytest.raises(ConfigurationError):
+        CookieCodec([KEY_A]).dumps_session(SessionData.new("u" * 256, "default"))
+
+
+@pytest.mark.parametrize(
+    "keys", [[], ["short"], "a-single-string-key-that-is-long-enough-to-sign"]
+)
+def test_unusable_secret_keys_are_refused(keys: list[str] | str) -> None:
+    with pytest.raises(ConfigurationError):
+        CookieCodec(keys)
