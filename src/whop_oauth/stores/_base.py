@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from .._token import Token, TokenKey
 
-__all__ = ["StoredToken", "TokenStore"]
+__all__ = ["DEFAULT_RETENTION", "StoredToken", "TokenStore"]
+
+#: How long a grant may go unwritten before cleanup removes it (30 days).
+DEFAULT_RETENTION = 30 * 24 * 3600.0
+#: A token that cannot be refreshed is kept this long after it expired.
+_EXPIRED_GRACE = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +33,17 @@ class TokenStore(Protocol):
 
     - ``put`` with ``expected_version`` writes only if the stored version still is
       that one (``0`` means "nothing stored yet"), else raises ``StaleWriteError``.
-      Every successful ``put`` increases the version.
+      Every successful ``put`` increases the version. ``delete`` takes the same guard.
     - ``lock`` is a lease: held at most ``lease`` seconds unless renewed while the
       holder works, so a killed holder blocks others only until it runs out.
       Taking it waits up to ``timeout`` seconds, then raises ``LockTimeout``.
+
+    ```python
+    async with store.lock(key, lease=30, timeout=60):
+        stored = await store.get(key)
+        ...
+        await store.put(key, new_token, expected_version=stored.version)
+    ```
     """
 
     async def get(self, key: TokenKey) -> StoredToken | None: ...
@@ -39,10 +52,30 @@ class TokenStore(Protocol):
         self, key: TokenKey, token: Token, *, expected_version: int | None = None
     ) -> StoredToken: ...
 
-    async def delete(self, key: TokenKey) -> bool: ...
+    async def delete(self, key: TokenKey, *, expected_version: int | None = None) -> bool: ...
 
     def lock(
         self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0
     ) -> AbstractAsyncContextManager[None]: ...
 
     async def aclose(self) -> None: ...
+
+
+def next_version(current: int, now: float | None = None) -> int:
+    """The version a write after ``current`` gets.
+
+    At least the wall clock in microseconds, so a grant deleted and created again
+    does not reuse a version a slow writer may still expect (no ABA).
+    """
+    micros = time.time_ns() // 1000 if now is None else int(now * 1_000_000)
+    return max(current + 1, micros)
+
+
+def purge_at(token: Token, retention: float, now: float | None = None) -> float:
+    """When cleanup may remove a grant just written: after ``retention`` unwritten,
+    or soon after expiry when there is no refresh token to renew it."""
+    written = time.time() if now is None else now
+    deadline = written + retention
+    if not token.refresh_token and token.expires_at is not None:
+        deadline = min(deadline, token.expires_at + _EXPIRED_GRACE)
+    return deadline

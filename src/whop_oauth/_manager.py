@@ -1,0 +1,315 @@
+"""``TokenManager``: a valid access token for any (tenant, user), refreshed once at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from ._errors import (
+    ConfigurationError,
+    DecryptionError,
+    InvalidGrantError,
+    LockTimeout,
+    NoGrantError,
+    RateLimitedError,
+    SignInRequired,
+    StaleWriteError,
+    WhopOAuthError,
+)
+from ._hooks import DeletionReason, RefreshHooks, RefreshInfo, call_hook, report_failure
+from ._token import DEFAULT_TENANT, Token, TokenKey
+from .stores._base import StoredToken, TokenStore
+
+if TYPE_CHECKING:
+    from ._user_auth import UserTokenAuth
+
+__all__ = ["RefreshingClient", "TokenManager"]
+
+logger = logging.getLogger("whop_oauth.manager")
+
+
+class RefreshingClient(Protocol):
+    """What the manager needs from an OAuth client (``OAuthClient`` provides it)."""
+
+    @property
+    def issuer(self) -> str: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+    def token_key(self, user: str, tenant: str = DEFAULT_TENANT) -> TokenKey: ...
+
+    async def refresh(self, token: Token) -> Token: ...
+
+    async def revoke(self, token: Token) -> object: ...
+
+
+class TokenManager:
+    """Hands out valid access tokens; refreshes each grant at most once at a time.
+
+    Keep one per app for the life of the process. Within the process, concurrent
+    callers for one key share a single refresh; across processes and machines the
+    store's lease lock serialises refreshes, and whoever gets the lock reads the
+    store again first, so a refresh token is never presented twice.
+
+    ```python
+    manager = TokenManager(client, open_store("sqlite:///tokens.db", encryption_keys=[key]))
+    await manager.save(token, user="user_1", tenant="biz_1")       # after sign-in
+    access = await manager.access_token(user="user_1", tenant="biz_1")
+    async with httpx.AsyncClient(auth=manager.auth(user="user_1", tenant="biz_1")) as http:
+        await http.get("https://api.whop.com/api/v1/me")
+    ```
+    """
+
+    def __init__(
+        self,
+        client: RefreshingClient,
+        store: TokenStore,
+        *,
+        leeway: float = 60.0,
+        lock_lease: float = 30.0,
+        lock_timeout: float = 60.0,
+        hooks: RefreshHooks | None = None,
+        undecryptable: Literal["raise", "delete"] = "raise",
+        failure_backoff: float = 5.0,
+    ) -> None:
+        if leeway < 0 or lock_lease <= 0 or lock_timeout < 0 or failure_backoff < 0:
+            raise ConfigurationError("lock_lease must be > 0; the other durations >= 0")
+        if undecryptable not in ("raise", "delete"):
+            raise ConfigurationError("undecryptable must be 'raise' or 'delete'")
+        self.client = client
+        self.store = store
+        self._leeway = leeway
+        self._lease = lock_lease
+        self._lock_timeout = lock_timeout
+        self._hooks = hooks or RefreshHooks()
+        self._undecryptable = undecryptable
+        self._backoff = failure_backoff
+        self._inflight: dict[TokenKey, asyncio.Task[Token]] = {}
+        self._quiet_until: dict[TokenKey, float] = {}
+
+    def __repr__(self) -> str:
+        return f"<TokenManager client_id={self.client.client_id!r} store={self.store!r}>"
+
+    def key(self, *, user: str, tenant: str = DEFAULT_TENANT) -> TokenKey:
+        """The ``TokenKey`` a user's grant is stored, locked and encrypted under."""
+        return self.client.token_key(user, tenant)
+
+    async def save(self, token: Token, *, user: str, tenant: str = DEFAULT_TENANT) -> None:
+        """Store a grant after sign-in, replacing any earlier one for the user."""
+        await self.store.put(self.key(user=user, tenant=tenant), token)
+
+    async def get_token(self, *, user: str, tenant: str = DEFAULT_TENANT) -> Token:
+        """A token valid for at least ``leeway`` seconds, refreshed if needed.
+
+        Raises ``NoGrantError`` when nothing is stored and ``InvalidGrantError`` when
+        the provider refused the refresh token (both ``SignInRequired``).
+        """
+        key = self.key(user=user, tenant=tenant)
+        stored = await self._read(key)
+        if stored is None:
+            raise NoGrantError("no token is stored for this user: sign in first")
+        token = stored.token
+        if not token.is_expired(self._leeway):
+            return token
+        if not token.is_expired() and time.monotonic() < self._quiet_until.get(key, 0.0):
+            return token  # a refresh just failed; the old token still works meanwhile
+        return await self._single_flight(key, rejected=None)
+
+    async def access_token(self, *, user: str, tenant: str = DEFAULT_TENANT) -> str:
+        """``get_token(...).access_token``: the string for an ``Authorization`` header."""
+        return (await self.get_token(user=user, tenant=tenant)).access_token
+
+    async def refresh(
+        self,
+        *,
+        user: str,
+        tenant: str = DEFAULT_TENANT,
+        rejected_access_token: str | None = None,
+    ) -> Token:
+        """Replace the access token now, e.g. after the API answered 401 to it.
+
+        If the stored access token already differs from ``rejected_access_token``,
+        someone refreshed meanwhile and that token is returned without a second
+        refresh. Without it, the token stored right now is the one replaced.
+        """
+        key = self.key(user=user, tenant=tenant)
+        stored = await self._read(key)
+        if stored is None:
+            raise NoGrantError("no token is stored for this user: sign in first")
+        rejected = rejected_access_token or stored.token.access_token
+        if not self._needs_refresh(stored.token, rejected):
+            return stored.token  # already replaced by someone else: no second refresh
+        return await self._single_flight(key, rejected=rejected)
+
+    async def sign_out(self, *, user: str, tenant: str = DEFAULT_TENANT) -> bool:
+        """Revoke the grant at the provider and delete it here, whatever the provider says.
+
+        Returns whether a grant was stored.
+        """
+        key = self.key(user=user, tenant=tenant)
+        try:
+            stored = await self._read(key)
+        except DecryptionError:
+            stored = None  # nothing to revoke with; the row goes anyway
+        try:
+            if stored is not None:
+                await self._revoke_quietly(stored.token)
+        finally:
+            deleted = await self.store.delete(key)
+        if deleted:
+            await call_hook(self._hooks.on_grant_deleted, key, "sign_out")
+        return deleted
+
+    def auth(
+        self, *, user: str, tenant: str = DEFAULT_TENANT, allowed_origins: Sequence[str] = ()
+    ) -> UserTokenAuth:
+        """An ``httpx.Auth`` that sends this user's token (see ``UserTokenAuth``)."""
+        from ._user_auth import UserTokenAuth
+
+        return UserTokenAuth(self, user=user, tenant=tenant, allowed_origins=allowed_origins)
+
+    # -- single flight -------------------------------------------------------------
+
+    async def _single_flight(self, key: TokenKey, *, rejected: str | None) -> Token:
+        task = self._inflight.get(key)
+        if task is not None:
+            token = await asyncio.shield(task)
+            if self._servable(token, rejected):
+                return token
+            # That refresh began before our 401 and kept the rejected token: one more.
+            task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.create_task(self._refresh_flow(key, rejected))
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        # Shielded: a cancelled caller must not abort a refresh whose rotated refresh
+        # token still has to be stored.
+        return await asyncio.shield(task)
+
+    def _finished(self, key: TokenKey, task: asyncio.Task[Token]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, so a refresh nobody waits for does not warn
+
+    def _needs_refresh(self, token: Token, rejected: str | None) -> bool:
+        return token.is_expired(self._leeway) or token.access_token == rejected
+
+    @staticmethod
+    def _servable(token: Token, rejected: str | None) -> bool:
+        return not token.is_expired() and token.access_token != rejected
+
+    async def _refresh_flow(self, key: TokenKey, rejected: str | None) -> Token:
+        try:
+            async with self.store.lock(key, lease=self._lease, timeout=self._lock_timeout):
+                return await self._refresh_locked(key, rejected)
+        except LockTimeout as error:
+            # Whoever held the lock may have refreshed; otherwise serve what still works.
+            stored = await self._read(key)
+            if stored is not None and self._servable(stored.token, rejected):
+                return stored.token
+            await report_failure(self._hooks, key, error)
+            raise
+
+    async def _refresh_locked(self, key: TokenKey, rejected: str | None) -> Token:
+        stored = await self._read(key)  # again: another worker may have refreshed already
+        if stored is None:
+            raise NoGrantError("no token is stored for this user: sign in first")
+        if not self._needs_refresh(stored.token, rejected):
+            return stored.token
+        if not stored.token.refresh_token:
+            if self._servable(stored.token, rejected):
+                return stored.token
+            await self._delete(key, stored, "no_refresh_token")
+            raise SignInRequired("the access token expired and there is no refresh token")
+        started = time.monotonic()
+        try:
+            fresh = await self.client.refresh(stored.token)
+        except InvalidGrantError as error:
+            return await self._invalid_grant(key, stored, error)
+        except WhopOAuthError as error:
+            return await self._failed(key, stored, rejected, error)
+        try:
+            saved = await self.store.put(key, fresh, expected_version=stored.version)
+        except StaleWriteError:
+            return await self._lost_write(key, fresh)
+        self._quiet_until.pop(key, None)
+        info = RefreshInfo(
+            expires_at=fresh.expires_at,
+            scopes=fresh.scopes,
+            rotated=fresh.refresh_token != stored.token.refresh_token,
+            forced=rejected is not None,
+            duration=time.monotonic() - started,
+        )
+        logger.debug("refreshed a token for tenant=%s user=%s", key.tenant, key.user)
+        await call_hook(self._hooks.on_refresh, key, info)
+        return saved.token
+
+    async def _invalid_grant(
+        self, key: TokenKey, stored: StoredToken, error: InvalidGrantError
+    ) -> Token:
+        current = await self._read(key)
+        if current is not None and current.token.refresh_token != stored.token.refresh_token:
+            return current.token  # a worker whose lease outlived ours stored a rotated grant
+        await report_failure(self._hooks, key, error)
+        if current is not None:
+            await self._delete(key, current, "invalid_grant")
+        logger.info("refresh token refused for tenant=%s user=%s", key.tenant, key.user)
+        raise error
+
+    async def _failed(
+        self, key: TokenKey, stored: StoredToken, rejected: str | None, error: WhopOAuthError
+    ) -> Token:
+        # The stored grant is left alone: the refresh token may still be good.
+        pause = error.retry_after if isinstance(error, RateLimitedError) else None
+        self._quiet_until[key] = time.monotonic() + (pause or self._backoff)
+        if len(self._quiet_until) > 10_000:
+            now = time.monotonic()
+            self._quiet_until = {k: t for k, t in self._quiet_until.items() if t > now}
+        name = type(error).__name__
+        logger.warning("token refresh failed for tenant=%s user=%s: %s", key.tenant, key.user, name)
+        await report_failure(self._hooks, key, error)
+        if self._servable(stored.token, rejected) and not isinstance(error, ConfigurationError):
+            return stored.token
+        raise error
+
+    async def _lost_write(self, key: TokenKey, fresh: Token) -> Token:
+        # Someone wrote after our read although we held the lease (it lapsed, or the
+        # user signed out or in meanwhile): their row wins.
+        logger.warning("a refreshed token lost a conditional write for tenant=%s", key.tenant)
+        current = await self._read(key)
+        if current is None:
+            await self._revoke_quietly(fresh)  # signed out during the refresh
+            raise NoGrantError("the grant was deleted during the refresh: sign in again")
+        return current.token
+
+    # -- store helpers ---------------------------------------------------------------
+
+    async def _read(self, key: TokenKey) -> StoredToken | None:
+        try:
+            return await self.store.get(key)
+        except DecryptionError:
+            if self._undecryptable == "raise":
+                raise
+        await self.store.delete(key)
+        logger.warning("deleted an undecryptable grant for tenant=%s", key.tenant)
+        await call_hook(self._hooks.on_grant_deleted, key, "undecryptable")
+        return None
+
+    async def _delete(self, key: TokenKey, stored: StoredToken, reason: DeletionReason) -> None:
+        try:
+            deleted = await self.store.delete(key, expected_version=stored.version)
+        except StaleWriteError:
+            return  # a newer grant arrived (e.g. a fresh sign-in): keep it
+        if deleted:
+            await call_hook(self._hooks.on_grant_deleted, key, reason)
+
+    async def _revoke_quietly(self, token: Token) -> None:
+        try:
+            await self.client.revoke(token)
+        except WhopOAuthError as error:
+            logger.warning("token revocation failed: %s", type(error).__name__)

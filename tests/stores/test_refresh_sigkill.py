@@ -1,0 +1,79 @@
+"""A worker killed with SIGKILL while holding the refresh lock blocks others only until its
+lease runs out; the grant survives and the next worker refreshes it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from stores_support import (
+    USER,
+    FaultyProvider,
+    StoreFactory,
+    Workers,
+    expired,
+    make_client,
+    sign_in,
+)
+
+from whop_oauth import TokenManager
+
+LEASE = 2.0
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Workers]]:
+    started: list[Workers] = []
+    yield started
+    for group in started:
+        group.kill_all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_killed_lock_holder_delays_the_next_refresh_only_until_its_lease_ends(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    keys: list[str],
+    open_stores: StoreFactory,
+    provider: FaultyProvider,
+    http: httpx.AsyncClient,
+    workers: list[Workers],
+) -> None:
+    url = f"sqlite:///{tmp_path}/tokens.db"
+    if backend == "redis":
+        url = request.getfixturevalue("redis_url")
+    client = make_client(provider.mock.issuer, http)
+    grant = await sign_in(client, http)
+    manager = TokenManager(client, await open_stores(url))
+    await manager.save(expired(grant), user=USER)
+    group = Workers(2, url, provider.mock.issuer, keys, callers=10, lease=LEASE)
+    workers.append(group)
+    holder, successor = group.processes
+
+    # The holder takes the lock and sends its refresh, which the provider holds unanswered.
+    provider.next_token_request("stall")
+    group.go([holder])
+    assert await asyncio.to_thread(provider.stalled.wait, 10)
+    os.kill(holder.pid, signal.SIGKILL)
+    group.go([successor])
+    [result] = await asyncio.to_thread(group.results, [successor])
+    waited = max(result.waits)  # from the start signal, just after the kill, to the token
+
+    assert result.errors == {}
+    assert sum(result.tokens.values()) == 10
+    assert grant.access_token not in result.tokens
+    assert 0.5 < waited < LEASE + 1.5  # it did wait for the lease, and no longer than it
+    stats = provider.mock.stats
+    assert (stats.token_refresh, stats.invalid_grant, stats.refresh_reuse_detected) == (1, 0, 0)
+    # Nothing corrupted: the stored grant is the successor's, and it refreshes again.
+    stored = await manager.get_token(user=USER)
+    assert set(result.tokens) == {stored.access_token}
+    again = await manager.refresh(user=USER, rejected_access_token=stored.access_token)
+    assert (await client.userinfo(again))["sub"] == USER

@@ -1,0 +1,98 @@
+"""Refresh storms: many callers, one expired token, exactly one refresh — in one process or four."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from stores_support import (
+    BACKENDS,
+    USER,
+    FaultyProvider,
+    StoreFactory,
+    Workers,
+    expired,
+    make_client,
+    sign_in,
+)
+
+from whop_oauth import OAuthClient, TokenManager
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+async def test_a_thousand_concurrent_callers_share_one_refresh(
+    store_url: str,
+    open_stores: StoreFactory,
+    client: OAuthClient,
+    mock_http: httpx.AsyncClient,
+    mock: FaultyProvider,
+) -> None:
+    manager = TokenManager(client, await open_stores(store_url))
+    grant = await sign_in(client, mock_http)
+    await manager.save(expired(grant), user=USER)
+    before = mock.mock.stats
+
+    results = await asyncio.gather(
+        *(manager.access_token(user=USER) for _ in range(1000)), return_exceptions=True
+    )
+
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert errors == []
+    assert len(set(results)) == 1
+    assert results[0] != grant.access_token
+    stats = mock.mock.stats
+    assert stats.token_requests - before.token_requests == 1
+    assert stats.token_refresh - before.token_refresh == 1
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Workers]]:
+    started: list[Workers] = []
+    yield started
+    for group in started:
+        group.kill_all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_four_processes_of_a_hundred_callers_share_one_refresh(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    keys: list[str],
+    open_stores: StoreFactory,
+    provider: FaultyProvider,
+    http: httpx.AsyncClient,
+    workers: list[Workers],
+) -> None:
+    url = f"sqlite:///{tmp_path}/tokens.db"
+    if backend == "redis":
+        url = request.getfixturevalue("redis_url")
+    client = make_client(provider.mock.issuer, http)
+    grant = await sign_in(client, http)
+    await TokenManager(client, await open_stores(url)).save(expired(grant), user=USER)
+    group = Workers(4, url, provider.mock.issuer, keys, callers=100)
+    workers.append(group)
+    before = provider.mock.stats
+
+    group.go()
+    results = await asyncio.to_thread(group.results)
+
+    tokens: Counter[str] = Counter()
+    for result in results:
+        assert result.errors == {}
+        tokens.update(result.tokens)
+    assert len(tokens) == 1
+    assert sum(tokens.values()) == 400
+    assert grant.access_token not in tokens
+    stats = provider.mock.stats
+    assert stats.token_refresh - before.token_refresh == 1
+    assert stats.invalid_grant == stats.refresh_reuse_detected == 0
+    # The grant the storm produced is the stored one, and the provider honours it.
+    stored = await TokenManager(client, await open_stores(url)).get_token(user=USER)
+    assert set(tokens) == {stored.access_token}
+    assert (await client.userinfo(stored))["sub"] == USER
