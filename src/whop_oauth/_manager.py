@@ -75,8 +75,10 @@ class TokenManager:
         hooks: RefreshHooks | None = None,
         undecryptable: Literal["raise", "delete"] = "raise",
         failure_backoff: float = 5.0,
+        cache_ttl: float = 5.0,
     ) -> None:
-        if leeway < 0 or lock_lease <= 0 or lock_timeout < 0 or failure_backoff < 0:
+        durations = (leeway, lock_timeout, failure_backoff, cache_ttl)
+        if lock_lease <= 0 or min(durations) < 0:
             raise ConfigurationError("lock_lease must be > 0; the other durations >= 0")
         if undecryptable not in ("raise", "delete"):
             raise ConfigurationError("undecryptable must be 'raise' or 'delete'")
@@ -90,6 +92,10 @@ class TokenManager:
         self._backoff = failure_backoff
         self._inflight: dict[TokenKey, asyncio.Task[Token]] = {}
         self._quiet_until: dict[TokenKey, float] = {}
+        # Valid tokens read in the last ``cache_ttl`` seconds: the hot path of every API
+        # call skips the store. Refreshes always re-read the store, never this.
+        self._cache_ttl = cache_ttl
+        self._cache: dict[TokenKey, tuple[Token, float]] = {}
 
     def __repr__(self) -> str:
         return f"<TokenManager client_id={self.client.client_id!r} store={self.store!r}>"
@@ -100,7 +106,9 @@ class TokenManager:
 
     async def save(self, token: Token, *, user: str, tenant: str = DEFAULT_TENANT) -> None:
         """Store a grant after sign-in, replacing any earlier one for the user."""
-        await self.store.put(self.key(user=user, tenant=tenant), token)
+        key = self.key(user=user, tenant=tenant)
+        self._cache.pop(key, None)
+        await self.store.put(key, token)
 
     async def get_token(self, *, user: str, tenant: str = DEFAULT_TENANT) -> Token:
         """A token valid for at least ``leeway`` seconds, refreshed if needed.
@@ -109,11 +117,15 @@ class TokenManager:
         the provider refused the refresh token (both ``SignInRequired``).
         """
         key = self.key(user=user, tenant=tenant)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
         stored = await self._read(key)
         if stored is None:
             raise NoGrantError("no token is stored for this user: sign in first")
         token = stored.token
         if not token.is_expired(self._leeway):
+            self._remember(key, token)
             return token
         if not token.is_expired() and time.monotonic() < self._quiet_until.get(key, 0.0):
             return token  # a refresh just failed; the old token still works meanwhile
@@ -137,6 +149,7 @@ class TokenManager:
         refresh. Without it, the token stored right now is the one replaced.
         """
         key = self.key(user=user, tenant=tenant)
+        self._cache.pop(key, None)
         stored = await self._read(key)
         if stored is None:
             raise NoGrantError("no token is stored for this user: sign in first")
@@ -151,6 +164,7 @@ class TokenManager:
         Returns whether a grant was stored.
         """
         key = self.key(user=user, tenant=tenant)
+        self._cache.pop(key, None)
         try:
             stored = await self._read(key)
         except DecryptionError:
@@ -238,6 +252,7 @@ class TokenManager:
         except StaleWriteError:
             return await self._lost_write(key, fresh)
         self._quiet_until.pop(key, None)
+        self._remember(key, saved.token)
         info = RefreshInfo(
             expires_at=fresh.expires_at,
             scopes=fresh.scopes,
@@ -287,6 +302,25 @@ class TokenManager:
             raise NoGrantError("the grant was deleted during the refresh: sign in again")
         return current.token
 
+    # -- in-process cache ------------------------------------------------------------
+
+    def _cached(self, key: TokenKey) -> Token | None:
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        token, read_at = entry
+        if time.monotonic() - read_at < self._cache_ttl and not token.is_expired(self._leeway):
+            return token
+        del self._cache[key]
+        return None
+
+    def _remember(self, key: TokenKey, token: Token) -> None:
+        if self._cache_ttl <= 0:
+            return
+        if len(self._cache) >= 10_000:  # bounded: drop the oldest entry
+            del self._cache[next(iter(self._cache))]
+        self._cache[key] = (token, time.monotonic())
+
     # -- store helpers ---------------------------------------------------------------
 
     async def _read(self, key: TokenKey) -> StoredToken | None:
@@ -295,12 +329,14 @@ class TokenManager:
         except DecryptionError:
             if self._undecryptable == "raise":
                 raise
+        self._cache.pop(key, None)
         await self.store.delete(key)
         logger.warning("deleted an undecryptable grant for tenant=%s", key.tenant)
         await call_hook(self._hooks.on_grant_deleted, key, "undecryptable")
         return None
 
     async def _delete(self, key: TokenKey, stored: StoredToken, reason: DeletionReason) -> None:
+        self._cache.pop(key, None)
         try:
             deleted = await self.store.delete(key, expected_version=stored.version)
         except StaleWriteError:

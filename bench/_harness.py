@@ -1,0 +1,100 @@
+"""Shared helpers for the benchmarks: alternating rounds, medians, ratios, a loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+Run = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Series:
+    """Per-round durations of one variant."""
+
+    name: str
+    rounds: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rounds)
+
+
+async def alternate(variants: dict[str, Run], *, rounds: int) -> list[Series]:
+    """Run each variant once per round, in rotating order, and time each run.
+
+    Alternating on the same machine in the same process keeps drift (CPU frequency,
+    other load) from favouring whichever variant ran first.
+    """
+    series = {name: Series(name) for name in variants}
+    names = list(variants)
+    for i in range(rounds):
+        order = names[i % len(names) :] + names[: i % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            await variants[name]()
+            series[name].rounds.append(time.perf_counter() - start)
+    return list(series.values())
+
+
+def print_table(title: str, series: Sequence[Series], *, requests: int, floor: str) -> None:
+    base = next(s for s in series if s.name == floor).median
+    print(f"\n{title}")
+    print(f"  {'variant':<34} {'median/round':>13} {'per request':>12} {'ratio':>7}")
+    for s in series:
+        per = s.median / requests * 1e6
+        print(f"  {s.name:<34} {s.median * 1e3:>10.1f} ms {per:>9.1f} µs {s.median / base:>6.2f}x")
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def machine_line() -> str:
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def loopback_server() -> Iterator[str]:
+    """A tiny keep-alive HTTP server in its own process; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench._tiny_server", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "ready" not in line:
+            raise RuntimeError("the loopback server did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(main())
