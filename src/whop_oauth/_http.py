@@ -5,9 +5,11 @@ Retry rules follow what a repeated request could do on the server:
 
 * ``NEVER_RESEND`` (code exchange, registration): retried only when the
   connection was never made, so the server cannot have seen the request.
-* ``NO_REPLAY`` (refresh): as above, plus 5xx and 429 answers. A timeout or a
-  reset after sending is *not* retried: a rotated refresh token replayed by a
-  blind retry makes servers with reuse detection revoke the whole grant.
+* ``NO_REPLAY`` (refresh): as above, plus 429 and 503 answers, which say the
+  request was not acted on. A timeout or a reset after sending is *not* retried,
+  nor a 500, 502 or 504, which a server or gateway may send after the refresh
+  token was rotated: replayed by a blind retry, it makes servers with reuse
+  detection revoke the whole grant.
 * ``IDEMPOTENT`` (revoke, introspect, userinfo, discovery, JWKS, licenses):
   connection errors, timeouts, resets, 5xx and 429.
 """
@@ -66,12 +68,16 @@ class RetryPolicy:
 
     name: str
     transport_errors: tuple[type[httpx.TransportError], ...]
-    retry_statuses: bool
+    retry_statuses: frozenset[int]
 
 
-NEVER_RESEND = RetryPolicy("never-resend", _NOTHING_SENT, retry_statuses=False)
-NO_REPLAY = RetryPolicy("no-replay", _NOTHING_SENT, retry_statuses=True)
-IDEMPOTENT = RetryPolicy("idempotent", _MAY_HAVE_ARRIVED, retry_statuses=True)
+# Answers saying the request was not acted on (RFC 6585 §4, RFC 9110 §15.6.4).
+_NOT_ACTED_ON = frozenset({429, 503})
+NEVER_RESEND = RetryPolicy("never-resend", _NOTHING_SENT, retry_statuses=frozenset())
+NO_REPLAY = RetryPolicy("no-replay", _NOTHING_SENT, retry_statuses=_NOT_ACTED_ON)
+IDEMPOTENT = RetryPolicy(
+    "idempotent", _MAY_HAVE_ARRIVED, retry_statuses=frozenset({429, *range(500, 600)})
+)
 
 
 async def _sleep(seconds: float) -> None:
@@ -219,9 +225,7 @@ class HttpSender:
         self, response: httpx.Response, attempt: int, policy: RetryPolicy
     ) -> float | None:
         status = response.status_code
-        if not policy.retry_statuses or attempt >= self.max_retries:
-            return None
-        if status != 429 and not 500 <= status <= 599:
+        if status not in policy.retry_statuses or attempt >= self.max_retries:
             return None
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if retry_after is not None and retry_after > self.max_retry_after:

@@ -80,7 +80,8 @@ class IdTokenValidator:
             raise IdTokenError("the id_token is not a signed JWT") from None
         header = compact.headers()
         alg = header.get("alg")
-        if alg not in ALLOWED_ALGORITHMS:
+        # isinstance first: a list or object "alg" is unhashable and would raise TypeError.
+        if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
             raise IdTokenError("the id_token algorithm is not an allowed asymmetric one")
         kid = header.get("kid")
         key = await self._key(kid if isinstance(kid, str) else None, alg)
