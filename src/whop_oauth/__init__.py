@@ -1,5 +1,8 @@
 """whop_oauth: Sign in with Whop, and act on behalf of Whop users, from async Python."""
 
+from ._api_keys import APIKeyAuth as APIKeyAuth
+from ._authorize import AuthorizationRequest as AuthorizationRequest
+from ._client import OAuthClient as OAuthClient
 from ._errors import (
     AuthorizationDenied as AuthorizationDenied,
 )
@@ -69,6 +72,12 @@ from ._errors import (
 from ._errors import (
     WhopOAuthError as WhopOAuthError,
 )
+from ._hooks import RefreshFailure as RefreshFailure
+from ._hooks import RefreshHooks as RefreshHooks
+from ._hooks import RefreshInfo as RefreshInfo
+from ._license import LicenseResult as LicenseResult
+from ._license import validate_license as validate_license
+from ._manager import TokenManager as TokenManager
 from ._metadata import (
     WHOP as WHOP,
 )
@@ -81,9 +90,14 @@ from ._metadata import (
 from ._metadata import (
     whop_metadata as whop_metadata,
 )
+from ._registration import register_client as register_client
+from ._settings import Settings as Settings
 from ._token import DEFAULT_TENANT as DEFAULT_TENANT
 from ._token import Token as Token
 from ._token import TokenKey as TokenKey
+from ._user_auth import UserTokenAuth as UserTokenAuth
+from .stores import generate_encryption_key as generate_encryption_key
+from .stores import open_store as open_store
 
 __version__ = "0.1.0"
 
@@ -91,7 +105,9 @@ __all__ = [
     "DEFAULT_TENANT",
     "WHOP",
     "WHOP_SANDBOX",
+    "APIKeyAuth",
     "AuthorizationDenied",
+    "AuthorizationRequest",
     "AuthorizationResponseError",
     "ConfigurationError",
     "DecryptionError",
@@ -102,20 +118,32 @@ __all__ = [
     "InvalidGrantError",
     "InvalidResponseError",
     "IssuerMismatchError",
+    "LicenseResult",
     "LockTimeout",
     "MiddlewareNotInstalled",
     "NoGrantError",
+    "OAuthClient",
     "ProviderError",
     "ProviderMetadata",
     "RateLimitedError",
+    "RefreshFailure",
+    "RefreshHooks",
+    "RefreshInfo",
     "ServerUnavailableError",
+    "Settings",
     "SignInRequired",
     "StaleWriteError",
     "StateMismatchError",
     "Token",
     "TokenKey",
+    "TokenManager",
     "TokenStoreError",
     "TransportError",
+    "UserTokenAuth",
     "WhopOAuthError",
+    "generate_encryption_key",
+    "open_store",
+    "register_client",
+    "validate_license",
     "whop_metadata",
 ]

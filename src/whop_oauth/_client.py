@@ -237,7 +237,11 @@ class OAuthClient:
             value, hint = token, token_type_hint
         headers: dict[str, str] = {}
         if metadata.revocation_body == "json":
-            encoded: dict[str, Any] = {"json": {"token": value, "client_id": self.client_id}}
+            # Whop's {token, client_id}; a confidential client also authenticates
+            # (RFC 7009 §2.1), in the body or by Basic as configured.
+            payload = {"token": value}
+            self._auth.apply(payload, headers)
+            encoded: dict[str, Any] = {"json": payload}
         else:
             body = {"token": value, "token_type_hint": hint}
             self._auth.apply(body, headers)

@@ -66,18 +66,46 @@ async def test_a_raw_string_is_revoked_with_the_given_hint(
     assert form(route.calls.last.request)["token_type_hint"] == "access_token"
 
 
-async def test_whop_revocation_sends_its_json_body(
+async def test_whop_revocation_sends_its_json_body_for_a_public_client(
     make_client: Make, router: respx.MockRouter
 ) -> None:
     assert WHOP.revocation_endpoint
     route = router.post(WHOP.revocation_endpoint).respond(200, json={})
-    client = make_client(provider=WHOP, client_secret=SECRET)
 
-    await client.revoke(TOKEN)
+    await make_client(provider=WHOP).revoke(TOKEN)
 
     request = route.calls.last.request
     assert request.headers["Content-Type"] == "application/json"
     assert json.loads(request.content) == {"token": "rt_1", "client_id": CLIENT_ID}
+    assert "Authorization" not in request.headers
+
+
+async def test_whop_revocation_by_a_confidential_client_posts_its_secret_in_the_json_body(
+    make_client: Make, router: respx.MockRouter
+) -> None:
+    assert WHOP.revocation_endpoint
+    route = router.post(WHOP.revocation_endpoint).respond(200, json={})
+
+    await make_client(provider=WHOP, client_secret=SECRET).revoke(TOKEN)
+
+    body = json.loads(route.calls.last.request.content)
+    assert body == {"token": "rt_1", "client_id": CLIENT_ID, "client_secret": SECRET}
+
+
+async def test_whop_revocation_with_basic_auth_keeps_the_secret_out_of_the_body(
+    make_client: Make, router: respx.MockRouter
+) -> None:
+    assert WHOP.revocation_endpoint
+    route = router.post(WHOP.revocation_endpoint).respond(200, json={})
+    client = make_client(
+        provider=WHOP, client_secret=SECRET, token_endpoint_auth_method="client_secret_basic"
+    )
+
+    await client.revoke(TOKEN)
+
+    request = route.calls.last.request
+    assert json.loads(request.content) == {"token": "rt_1", "client_id": CLIENT_ID}
+    assert request.headers["Authorization"].startswith("Basic ")
     assert SECRET not in request.content.decode()
 
 

@@ -323,11 +323,6 @@ async def test_a_code_read_from_an_access_log_is_spent_and_useless_without_the_v
     assert app.mock.stats.token_code == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Whop's JSON revocation body carries no client authentication; MockWhop, "
-    "like RFC 7009 §2.1, refuses it for a confidential client (see SECURITY.md)",
-)
 async def test_sign_out_of_a_confidential_client_revokes_the_grant_at_the_provider(
     app: App, browser: httpx.AsyncClient
 ) -> None:
