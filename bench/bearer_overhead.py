@@ -25,6 +25,7 @@ from ._harness import alternate, loopback_server, machine_line, print_table
 
 ISSUER = "https://bench.example"
 ACCESS = "bench-access-token"
+LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200)
 
 
 def _ok(request: httpx.Request) -> httpx.Response:
@@ -73,7 +74,7 @@ async def _compare(label: str, transport_factory: Callable[[], httpx.AsyncBaseTr
     manager = TokenManager(oauth, store)
     await manager.save(Token(access_token=ACCESS, expires_at=time.time() + 86400,
                              refresh_token="bench-refresh"), user="user_bench")
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    limits = LIMITS
     plain = httpx.AsyncClient(transport=transport_factory(), limits=limits,
                               headers={"Authorization": f"Bearer {ACCESS}"})
     ours = httpx.AsyncClient(transport=transport_factory(), limits=limits,
@@ -104,7 +105,9 @@ async def main(requests: int, rounds: int) -> None:
         await _compare("MockTransport (pure overhead)", lambda: httpx.MockTransport(_ok),
                        f"{ISSUER}/api/v1/me", requests, rounds, Path(tmp) / "mock.db")
         with loopback_server() as base:
-            await _compare("loopback HTTP server", httpx.AsyncHTTPTransport,
+            # Limits live on the transport: httpx ignores a client's limits= beside one.
+            await _compare("loopback HTTP server",
+                           lambda: httpx.AsyncHTTPTransport(limits=LIMITS),
                            f"{base}/api/v1/me", requests, rounds, Path(tmp) / "loop.db")
 
 
