@@ -32,6 +32,7 @@ test: system-deps $(STAMP)
 	$(MAKE) --no-print-directory lint typecheck pytest
 
 bench: $(STAMP)
+	bash scripts/install-system-deps.sh --bench
 	$(PY) -m bench
 
 clean:

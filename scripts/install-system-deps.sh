@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the real servers some tests drive: redis-server and Debian's Chromium.
-# Idempotent: does nothing when both are already there.
+# Installs the real servers some tests drive: redis-server and Debian's Chromium
+# (and, with --bench, the wrk load generator). Idempotent: installs only what is missing.
 set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+if [ "${1:-}" = "--bench" ]; then
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
