@@ -30,6 +30,7 @@ from whop_oauth import (
     WhopOAuthError,
     whop_metadata,
 )
+from whop_oauth._callback import _KNOWN as KNOWN_CALLBACK_PARAMETERS
 from whop_oauth._callback import parse_callback
 from whop_oauth._http import HttpSender
 from whop_oauth._id_token import IdTokenValidator
@@ -60,23 +61,8 @@ FLOW = AuthorizationRequest(
 
 # -- callback parsing ------------------------------------------------------------------
 
-NAMES = st.sampled_from(
-    [
-        "code",
-        "state",
-        "iss",
-        "error",
-        "error_description",
-        "error_uri",
-        "access_token",
-        "id_token",
-        "token_type",
-        "expires_in",
-        "scope",
-        "session_state",
-        "x",
-    ]
-)
+# Every parameter the callback knows, plus one it ignores.
+NAMES = st.sampled_from([*sorted(KNOWN_CALLBACK_PARAMETERS), "x"])
 VALUES = st.one_of(st.sampled_from([FLOW.state, ISSUER, "", "c0de"]), st.text(max_size=40))
 PAIR = st.tuples(st.one_of(NAMES, st.text(max_size=10)), VALUES)
 GOOD_CALLBACK = [("code", "c0de"), ("state", FLOW.state), ("iss", ISSUER)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from stores_support import FaultyProvider, StoreFactory, make_client, serve_provider
+from stores_support import FaultyProvider, StoreFactory, Workers, make_client, serve_provider
 
 from whop_oauth import OAuthClient, generate_encryption_key, open_store
 from whop_oauth.stores import TokenStore
@@ -146,3 +146,20 @@ async def mock_http(mock: FaultyProvider) -> AsyncIterator[httpx.AsyncClient]:
 def client(mock: FaultyProvider, mock_http: httpx.AsyncClient) -> OAuthClient:
     """The real OAuthClient against the in-process mock; failures are not retried."""
     return make_client(mock.mock.issuer, mock_http, max_retries=0)
+
+
+@pytest.fixture
+def shared_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store several processes can share: a SQLite file, or the session's Redis."""
+    if backend == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return f"sqlite:///{tmp_path}/tokens.db"
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Workers]]:
+    """Worker process groups started by a test, killed at its end whatever happened."""
+    started: list[Workers] = []
+    yield started
+    for group in started:
+        group.kill_all()

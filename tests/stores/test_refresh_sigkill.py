@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,29 +24,17 @@ from whop_oauth import TokenManager
 LEASE = 2.0
 
 
-@pytest.fixture
-def workers() -> Iterator[list[Workers]]:
-    started: list[Workers] = []
-    yield started
-    for group in started:
-        group.kill_all()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 async def test_a_killed_lock_holder_delays_the_next_refresh_only_until_its_lease_ends(
-    backend: str,
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
+    shared_url: str,
     keys: list[str],
     open_stores: StoreFactory,
     provider: FaultyProvider,
     http: httpx.AsyncClient,
     workers: list[Workers],
 ) -> None:
-    url = f"sqlite:///{tmp_path}/tokens.db"
-    if backend == "redis":
-        url = request.getfixturevalue("redis_url")
+    url = shared_url
     client = make_client(provider.mock.issuer, http)
     grant = await sign_in(client, http)
     manager = TokenManager(client, await open_stores(url))

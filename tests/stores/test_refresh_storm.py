@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -49,29 +47,17 @@ async def test_a_thousand_concurrent_callers_share_one_refresh(
     assert stats.token_refresh - before.token_refresh == 1
 
 
-@pytest.fixture
-def workers() -> Iterator[list[Workers]]:
-    started: list[Workers] = []
-    yield started
-    for group in started:
-        group.kill_all()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 async def test_four_processes_of_a_hundred_callers_share_one_refresh(
-    backend: str,
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
+    shared_url: str,
     keys: list[str],
     open_stores: StoreFactory,
     provider: FaultyProvider,
     http: httpx.AsyncClient,
     workers: list[Workers],
 ) -> None:
-    url = f"sqlite:///{tmp_path}/tokens.db"
-    if backend == "redis":
-        url = request.getfixturevalue("redis_url")
+    url = shared_url
     client = make_client(provider.mock.issuer, http)
     grant = await sign_in(client, http)
     await TokenManager(client, await open_stores(url)).save(expired(grant), user=USER)
