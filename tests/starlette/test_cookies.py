@@ -209,3 +209,37 @@ def test_an_identity_too_long_for_a_cookie_is_refused_not_shortened() -> None:
 def test_unusable_secret_keys_are_refused(keys: list[str] | str) -> None:
     with pytest.raises(ConfigurationError):
         CookieCodec(keys)
+
+
+def test_a_verified_session_read_again_past_its_max_age_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    codec = CookieCodec([KEY_A])
+    value = codec.dumps_session(SessionData.new("user_1", "default"))
+    session, _ = codec.loads_session(value, max_age=60)
+    assert session is not None
+    assert session.user == "user_1"
+
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    assert codec.loads_session(value, max_age=60) == (None, False)
+
+
+def test_a_tampered_session_value_is_refused_every_time_it_is_presented() -> None:
+    codec = CookieCodec([KEY_A])
+    value = codec.dumps_session(SessionData.new("user_1", "default"))
+    tampered = value[:-2] + ("AA" if value[-2:] != "AA" else "BB")
+    for _ in range(3):
+        assert codec.loads_session(tampered, max_age=60) == (None, False)
+    assert codec.loads_session(value, max_age=60)[0] is not None
+
+
+def test_the_verified_session_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("whop_oauth.starlette._cookies._VERIFIED_CACHE_SIZE", 3)
+    codec = CookieCodec([KEY_A])
+    values = [codec.dumps_session(SessionData.new(f"user_{i}", "default")) for i in range(5)]
+    for value in values:
+        assert codec.loads_session(value, max_age=60)[0] is not None
+    assert len(codec._verified) == 3
+    assert all(codec.loads_session(v, max_age=60)[0] is not None for v in values)

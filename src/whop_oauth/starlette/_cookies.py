@@ -36,6 +36,8 @@ FLOW_SALT = "whop_oauth.flow"
 SESSION_SALT = "whop_oauth.session"
 # Browsers keep ~4096 bytes per cookie, name and attributes included.
 _MAX_COOKIE_VALUE = 3800
+#: How many verified session cookie values a codec remembers.
+_VERIFIED_CACHE_SIZE = 4096
 #: Longest user id or tenant a session holds (they are never shortened).
 MAX_ID_LENGTH = 255
 _MAX_NAME, _MAX_EMAIL, _MAX_PICTURE, _MAX_SCOPES = 200, 254, 2048, 1024
@@ -139,6 +141,9 @@ class CookieCodec:
         self._flow = self._serializer(keys[::-1], FLOW_SALT)
         self._session = self._serializer(keys[::-1], SESSION_SALT)
         self._session_current = self._serializer(keys[:1], SESSION_SALT)
+        # Cookie values already verified, so a returning browser skips the HMAC, base64 and
+        # JSON work (over half of the middleware's time). Only verified values get in.
+        self._verified: dict[str, tuple[SessionData, bool]] = {}
 
     @staticmethod
     def _serializer(keys: list[str], salt: str) -> URLSafeTimedSerializer:
@@ -186,6 +191,12 @@ class CookieCodec:
         A session older than ``max_age`` seconds since sign-in is unusable, even if
         its cookie was re-signed later.
         """
+        known = self._verified.get(value)
+        if known is not None:
+            if known[0].login_at + max_age >= time.time():
+                return known
+            del self._verified[value]
+            return None, False
         current = True
         try:
             data = self._session_current.loads(value, max_age=max_age)
@@ -198,6 +209,9 @@ class CookieCodec:
         session = SessionData.from_payload(data)
         if session is None or session.login_at + max_age < time.time():
             return None, False
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]  # bounded: drop the oldest
+        self._verified[value] = (session, current)
         return session, current
 
 
