@@ -211,3 +211,8 @@ class LockTimeout(TokenStoreError):
 
 class StaleWriteError(TokenStoreError):
     """A conditional write found a newer version stored (another process won)."""
+
+    def __init__(
+        self, message: str = "the grant changed since it was read (another writer won)"
+    ) -> None:
+        super().__init__(message)

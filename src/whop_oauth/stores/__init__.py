@@ -21,6 +21,7 @@ from ._crypto import TokenCipher as TokenCipher
 from ._crypto import generate_encryption_key as generate_encryption_key
 from ._lease import LeaseBackend as LeaseBackend
 from ._lease import LeaseLock as LeaseLock
+from ._lease import LeaseLocking as LeaseLocking
 from ._memory import MemoryTokenStore as MemoryTokenStore
 from ._sqlite import SQLiteTokenStore as SQLiteTokenStore
 
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "LeaseBackend",
     "LeaseLock",
+    "LeaseLocking",
     "MemoryTokenStore",
     "RedisTokenStore",
     "SQLiteTokenStore",

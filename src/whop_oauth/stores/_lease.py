@@ -6,13 +6,14 @@ import asyncio
 import logging
 import secrets
 import time
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol
 
 from .._errors import ConfigurationError, LockTimeout
 from .._token import TokenKey
 
-__all__ = ["LeaseBackend", "LeaseLock", "ReleaseSignals"]
+__all__ = ["LeaseBackend", "LeaseLock", "LeaseLocking", "ReleaseSignals"]
 
 logger = logging.getLogger("whop_oauth.stores")
 
@@ -159,3 +160,27 @@ class LeaseLock:
 
 
 _background: set[asyncio.Future[bool]] = set()
+
+
+class LeaseLocking:
+    """Gives a store that implements the three lease primitives its ``lock()``.
+
+    Subclasses define ``acquire_lease``, ``renew_lease`` and ``release_lease``.
+    """
+
+    _signals: ReleaseSignals
+
+    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
+        raise NotImplementedError
+
+    async def renew_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
+        raise NotImplementedError
+
+    async def release_lease(self, key: TokenKey, holder: str) -> bool:
+        raise NotImplementedError
+
+    def lock(
+        self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0
+    ) -> AbstractAsyncContextManager[None]:
+        """A lease on ``key`` (see ``LeaseLock``); waiters here wake as soon as it is released."""
+        return LeaseLock(self, key, lease=lease, timeout=timeout, signals=self._signals)

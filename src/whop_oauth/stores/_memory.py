@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from .._errors import StaleWriteError
 from .._token import Token, TokenKey
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
-from ._lease import LeaseLock, ReleaseSignals
+from ._lease import LeaseLocking, ReleaseSignals
 
 __all__ = ["MemoryTokenStore"]
 
@@ -20,7 +19,7 @@ class _Row:
     purge_at: float
 
 
-class MemoryTokenStore:
+class MemoryTokenStore(LeaseLocking):
     """Grants in a dict, with the same versions and lease lock as the other stores.
 
     Nothing survives a restart and nothing is shared between processes: use SQLite
@@ -53,7 +52,7 @@ class MemoryTokenStore:
         now = time.time()
         current = self._version(key)
         if expected_version is not None and current != expected_version:
-            raise StaleWriteError("the grant changed since it was read (another writer won)")
+            raise StaleWriteError
         # One counter for the whole store: even within one clock tick, never a reused version.
         self._last_version = max(next_version(current), self._last_version + 1)
         stored = StoredToken(token, self._last_version)
@@ -66,14 +65,9 @@ class MemoryTokenStore:
         if key not in self._rows:
             return False
         if expected_version is not None and self._version(key) != expected_version:
-            raise StaleWriteError("the grant changed since it was read (another writer won)")
+            raise StaleWriteError
         del self._rows[key]
         return True
-
-    def lock(
-        self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0
-    ) -> AbstractAsyncContextManager[None]:
-        return LeaseLock(self, key, lease=lease, timeout=timeout, signals=self._signals)
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
         now = time.monotonic()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -15,7 +14,7 @@ from .._errors import StaleWriteError, TokenStoreError
 from .._token import Token, TokenKey
 from ._base import DEFAULT_RETENTION, StoredToken, purge_at
 from ._crypto import TokenCipher
-from ._lease import LeaseLock, ReleaseSignals
+from ._lease import LeaseLocking, ReleaseSignals
 
 __all__ = ["RedisTokenStore"]
 
@@ -64,7 +63,7 @@ def _name(key: TokenKey, kind: str, prefix: str) -> str:
     return f"{prefix}:{tenant}:{issuer}:{client_id}:{user}:{kind}"
 
 
-class RedisTokenStore:
+class RedisTokenStore(LeaseLocking):
     """Grants in Redis hashes (encrypted), leases as ``SET NX PX`` keys.
 
     Keys are ``whop_oauth:{tenant}:{issuer}:{client_id}:{user}:grant`` (and ``:lock``),
@@ -138,7 +137,7 @@ class RedisTokenStore:
         name = _name(key, "grant", self._prefix)
         version = int(await self._call(self._put(keys=[name], args=args)))
         if version < 0:
-            raise StaleWriteError("the grant changed since it was read (another writer won)")
+            raise StaleWriteError
         return StoredToken(token, version)
 
     async def delete(self, key: TokenKey, *, expected_version: int | None = None) -> bool:
@@ -146,13 +145,8 @@ class RedisTokenStore:
         name = _name(key, "grant", self._prefix)
         deleted = int(await self._call(self._delete(keys=[name], args=args)))
         if deleted < 0:
-            raise StaleWriteError("the grant changed since it was read (another writer won)")
+            raise StaleWriteError
         return deleted > 0
-
-    def lock(
-        self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0
-    ) -> AbstractAsyncContextManager[None]:
-        return LeaseLock(self, key, lease=lease, timeout=timeout, signals=self._signals)
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
         name = _name(key, "lock", self._prefix)

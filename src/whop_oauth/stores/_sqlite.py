@@ -9,14 +9,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import contextmanager
 from typing import TypeVar
 
 from .._errors import StaleWriteError, TokenStoreError
 from .._token import Token, TokenKey
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
 from ._crypto import TokenCipher
-from ._lease import LeaseLock, ReleaseSignals
+from ._lease import LeaseLocking, ReleaseSignals
 
 __all__ = ["SQLiteTokenStore"]
 
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS whop_oauth_locks (
 """
 
 
-class SQLiteTokenStore:
+class SQLiteTokenStore(LeaseLocking):
     """Grants in a SQLite file (WAL), encrypted, with a lock table for refresh leases.
 
     Several processes on one host may open the same file. Reads run on the event
@@ -156,7 +156,7 @@ class SQLiteTokenStore:
 
         version = await self._write(work)
         if version < 0:
-            raise StaleWriteError("the grant changed since it was read (another writer won)")
+            raise StaleWriteError
         if time.time() >= self._next_cleanup:
             await self.cleanup()
         return StoredToken(token, version)
@@ -171,13 +171,8 @@ class SQLiteTokenStore:
 
         deleted = await self._write(work)
         if deleted < 0:
-            raise StaleWriteError("the grant changed since it was read (another writer won)")
+            raise StaleWriteError
         return deleted > 0
-
-    def lock(
-        self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0
-    ) -> AbstractAsyncContextManager[None]:
-        return LeaseLock(self, key, lease=lease, timeout=timeout, signals=self._signals)
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
