@@ -11,7 +11,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 from authlib.common.security import generate_token
@@ -19,6 +18,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from ._errors import ConfigurationError
 from ._metadata import ProviderMetadata
+from ._paths import is_local_path
 
 __all__ = ["AuthorizationRequest", "build_authorization_request", "normalise_scope"]
 
@@ -127,14 +127,7 @@ def normalise_scope(scope: str | Sequence[str]) -> tuple[str, ...]:
 
 def check_next_path(next_path: str) -> str:
     """Accept only a local absolute path, so a return target is never an open redirect."""
-    decoded = next_path
-    for _ in range(3):  # percent-encoded variants like /%2F%2Fevil decode to the same tricks
-        decoded = unquote(decoded)
-    if (
-        not next_path.startswith("/")
-        or decoded.startswith(("//", "/\\"))
-        or any(ord(ch) < 0x20 or ch == "\x7f" for ch in decoded)
-    ):
+    if not is_local_path(next_path):
         raise ConfigurationError("next_path must be a local path starting with a single '/'")
     return next_path
 

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette_support import APP_ORIGIN, Env
 
+from whop_oauth import ConfigurationError, OAuthClient
 from whop_oauth.starlette import safe_return_path
 
 ORIGINS = {"https://app.example"}
@@ -98,3 +99,16 @@ async def test_requires_redirects_with_a_full_url_next_that_still_works(
 ) -> None:
     callback = await env.sign_in(browser, next=f"{APP_ORIGIN}/email?x=1")
     assert callback.headers["location"] == "/email?x=1"
+
+
+@pytest.mark.parametrize("value", [v for v in REFUSED if v.startswith("/")])
+def test_the_client_refuses_every_path_the_web_layer_refuses(value: str) -> None:
+    client = OAuthClient(client_id="app_1", redirect_uri=f"{APP_ORIGIN}/auth/callback")
+    with pytest.raises(ConfigurationError):
+        client.authorization_request(next_path=value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [a for a in ACCEPTED if a[0] == a[1]])
+def test_the_client_keeps_every_local_path_the_web_layer_keeps(value: str, expected: str) -> None:
+    client = OAuthClient(client_id="app_1", redirect_uri=f"{APP_ORIGIN}/auth/callback")
+    assert client.authorization_request(next_path=value).next_path == expected

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Collection
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
+
+from .._paths import has_bad_chars, is_local_path
 
 __all__ = ["origin_of", "safe_return_path"]
 
-_MAX_LENGTH = 2048
-# Enough rounds to see through double and triple encoding; more is refused outright.
-_DECODE_ROUNDS = 3
 # Everything printable in ASCII stays as is; the rest (non-ASCII) is percent-encoded.
 _SAFE_CHARS = "".join(chr(c) for c in range(0x21, 0x7F))
 
@@ -23,30 +21,6 @@ def origin_of(url: str) -> str:
     """
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _has_bad_chars(text: str) -> bool:
-    # Browsers read "\" as "/" in http(s) URLs ("/\evil.com" is "//evil.com") and drop
-    # tabs and newlines, so any of them could turn a path into another host.
-    if "\\" in text:
-        return True
-    return any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
-
-
-def _looks_dangerous(path: str) -> bool:
-    return not path.startswith("/") or path.startswith("//") or _has_bad_chars(path)
-
-
-def _is_local_path(path: str) -> bool:
-    candidate = path
-    for _ in range(_DECODE_ROUNDS):
-        if _looks_dangerous(candidate):
-            return False
-        decoded = unquote(candidate)
-        if decoded == candidate:
-            return True
-        candidate = decoded
-    return False  # still changing after several decodes: nobody needs that
 
 
 def safe_return_path(
@@ -68,10 +42,10 @@ def safe_return_path(
     >>> safe_return_path("https://app.example/x", origins={"https://app.example"})
     '/x'
     """
-    if not value or len(value) > _MAX_LENGTH:
+    if not value:
         return default
     if not value.startswith("/"):
-        if not origins or _has_bad_chars(value):
+        if not origins or has_bad_chars(value):
             return default
         parts = urlsplit(value)
         if f"{parts.scheme}://{parts.netloc}".lower() not in {o.lower() for o in origins}:
@@ -79,7 +53,7 @@ def safe_return_path(
         value = parts.path or "/"
         value += f"?{parts.query}" if parts.query else ""
         value += f"#{parts.fragment}" if parts.fragment else ""
-    if not _is_local_path(value):
+    if not is_local_path(value):
         return default
     return quote(value, safe=_SAFE_CHARS)
 
