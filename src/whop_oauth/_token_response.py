@@ -150,7 +150,8 @@ def _expires_in(value: Any, response: httpx.Response) -> float | None:
         return None
     seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        # A JSON integer too large for a float raises OverflowError, not a number.
+        seconds = float(value) if not isinstance(value, int) or abs(value) < 2**53 else None
     elif isinstance(value, str) and re.fullmatch(r"\d{1,12}", value.strip()):
         seconds = float(value.strip())  # some providers send a numeric string
     if seconds is None or not math.isfinite(seconds) or seconds < 0:

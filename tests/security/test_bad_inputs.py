@@ -364,6 +364,16 @@ TOKEN_REPLIES: list[tuple[str, Reply, type[Exception]]] = [
         raw(200, b'{"access_token":"a","token_type":"Bearer","expires_in":1e400}'),
         InvalidResponseError,
     ),
+    (
+        "expires_in a 400-digit integer",
+        raw(200, b'{"access_token":"a","token_type":"Bearer","expires_in":' + b"9" * 400 + b"}"),
+        InvalidResponseError,
+    ),
+    (
+        "expires_in a 400-digit negative integer",
+        raw(200, b'{"access_token":"a","token_type":"Bearer","expires_in":-' + b"9" * 400 + b"}"),
+        InvalidResponseError,
+    ),
     ("a numeric refresh_token", fields(refresh_token=7), InvalidResponseError),
     ("a numeric scope", fields(scope=7), InvalidResponseError),
     ("a numeric id_token", fields(id_token=7), InvalidResponseError),
