@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import httpx
 from starlette.datastructures import Secret
 
 from ._errors import ConfigurationError
+from ._http import check_url
 from ._metadata import WHOP, WHOP_SANDBOX, ProviderMetadata
 
 if TYPE_CHECKING:
@@ -42,23 +42,10 @@ _PRESETS = {WHOP.issuer: WHOP, WHOP_SANDBOX.issuer: WHOP_SANDBOX}
 _MIN_SESSION_SECRET = 32
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(name: str, value: str, *, allow_query: bool) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(f"{name} must be an absolute http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigurationError(f"{name} must use https (http only for loopback hosts)")
-    if parts.fragment or (parts.query and not allow_query):
-        raise ConfigurationError(f"{name} must not have a fragment or query")
+    check_url(value, name)  # https except on loopback, no fragment
+    if urlsplit(value).query and not allow_query:
+        raise ConfigurationError(f"{name} must not have a query")
     return value
 
 

@@ -112,9 +112,11 @@ async def test_whop_revocation_with_basic_auth_keeps_the_secret_out_of_the_body(
 async def test_revoking_an_unknown_token_succeeds_with_200(
     make_client: Make, router: respx.MockRouter
 ) -> None:
-    router.post(REVOKE).respond(200, content=b"")
+    route = router.post(REVOKE).respond(200, content=b"")
 
     await make_client().revoke("never-issued")
+
+    assert route.call_count == 1
 
 
 async def test_revocation_is_retried_on_503(make_client: Make, router: respx.MockRouter) -> None:
