@@ -95,7 +95,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await store.aclose()
-        await http.aclose()
+        if http_client is None:  # close the client only if this app made it
+            await http.aclose()
 
     app = Starlette(
         routes=[Route("/", home), Route("/me", me), *whop.routes, *extra_routes],
