@@ -34,7 +34,13 @@ from ._errors import (
     InvalidResponseError as InvalidResponseError,
 )
 from ._errors import (
+    InvalidTokenKey as InvalidTokenKey,
+)
+from ._errors import (
     IssuerMismatchError as IssuerMismatchError,
+)
+from ._errors import (
+    LockLost as LockLost,
 )
 from ._errors import (
     LockTimeout as LockTimeout,
@@ -117,8 +123,10 @@ __all__ = [
     "InvalidClientError",
     "InvalidGrantError",
     "InvalidResponseError",
+    "InvalidTokenKey",
     "IssuerMismatchError",
     "LicenseResult",
+    "LockLost",
     "LockTimeout",
     "MiddlewareNotInstalled",
     "NoGrantError",

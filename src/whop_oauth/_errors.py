@@ -5,6 +5,7 @@ Every error the library raises derives from ``WhopOAuthError``::
     WhopOAuthError
     ├── ConfigurationError            (also RuntimeError: a caller mistake)
     │   └── MiddlewareNotInstalled
+    ├── InvalidTokenKey               (also ValueError: an empty or unencodable tenant/user)
     ├── AuthorizationResponseError    (the front-channel callback was refused)
     │   ├── AuthorizationDenied       (error=... on the redirect, e.g. access_denied)
     │   ├── StateMismatchError        (missing, wrong, expired or replayed state)
@@ -24,8 +25,9 @@ Every error the library raises derives from ``WhopOAuthError``::
     │   └── InvalidGrantError
     └── TokenStoreError
         ├── DecryptionError           (no configured key opens a stored value)
-        ├── StaleWriteError           (a conditional write lost to a newer version)
-        └── LockTimeout               (another process held the refresh lock too long)
+        ├── StaleWriteError           (a conditional or fenced write lost to a newer one)
+        ├── LockTimeout               (another process held the refresh lock too long)
+        └── LockLost                  (the lock's lease was taken over while it was held)
 
 Messages never contain tokens, codes, verifiers, secrets or cookie values.
 """
@@ -45,7 +47,9 @@ __all__ = [
     "InvalidClientError",
     "InvalidGrantError",
     "InvalidResponseError",
+    "InvalidTokenKey",
     "IssuerMismatchError",
+    "LockLost",
     "LockTimeout",
     "MiddlewareNotInstalled",
     "NoGrantError",
@@ -71,6 +75,10 @@ class ConfigurationError(WhopOAuthError, RuntimeError):
 
 class MiddlewareNotInstalled(ConfigurationError):
     """A request helper was used on an app without the whop_oauth middleware."""
+
+
+class InvalidTokenKey(WhopOAuthError, ValueError):
+    """A tenant, user, issuer or client id that cannot name a stored grant."""
 
 
 class AuthorizationResponseError(WhopOAuthError):
@@ -207,6 +215,13 @@ class DecryptionError(TokenStoreError):
 
 class LockTimeout(TokenStoreError):
     """The refresh lock for a key could not be taken in time."""
+
+
+class LockLost(TokenStoreError):
+    """The refresh lock's lease ran out or was taken over while its holder worked.
+
+    Raised before a side effect, never after: the holder sent nothing.
+    """
 
 
 class StaleWriteError(TokenStoreError):

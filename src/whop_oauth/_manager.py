@@ -12,16 +12,19 @@ from ._errors import (
     ConfigurationError,
     DecryptionError,
     InvalidGrantError,
+    LockLost,
     LockTimeout,
     NoGrantError,
     RateLimitedError,
     SignInRequired,
     StaleWriteError,
+    TransportError,
     WhopOAuthError,
 )
 from ._hooks import DeletionReason, RefreshHooks, RefreshInfo, call_hook, report_failure
 from ._token import DEFAULT_TENANT, Token, TokenKey
 from .stores._base import StoredToken, TokenStore
+from .stores._lease import Lease
 
 if TYPE_CHECKING:
     from ._user_auth import UserTokenAuth
@@ -29,6 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["RefreshingClient", "TokenManager"]
 
 logger = logging.getLogger("whop_oauth.manager")
+
+#: A token is refreshed once less than this share of its granted lifetime is left
+#: (or ``leeway``, whichever is shorter), so a short-lived token is not always "due".
+_MARGIN_SHARE = 0.25
 
 
 class RefreshingClient(Protocol):
@@ -39,6 +46,11 @@ class RefreshingClient(Protocol):
 
     @property
     def client_id(self) -> str: ...
+
+    @property
+    def deadline(self) -> float:
+        """The longest one call to the provider can take, retries and waits included."""
+        ...
 
     def token_key(self, user: str, tenant: str = DEFAULT_TENANT) -> TokenKey: ...
 
@@ -52,8 +64,14 @@ class TokenManager:
 
     Keep one per app for the life of the process. Within the process, concurrent
     callers for one key share a single refresh; across processes and machines the
-    store's lease lock serialises refreshes, and whoever gets the lock reads the
-    store again first, so a refresh token is never presented twice.
+    store's lease lock serialises refreshes. Whoever gets the lock reads the store
+    again and refreshes only if the grant is still the version it decided to
+    refresh; it renews its lease right before sending and sends only if the lease
+    outlasts the request's deadline; its write is fenced. So a refresh token is
+    presented once (README, "How a refresh happens", says what is not covered).
+
+    A token is refreshed when less than ``leeway`` seconds, or a quarter of its
+    granted lifetime if that is shorter, are left.
 
     ```python
     manager = TokenManager(client, open_store("sqlite:///tokens.db", encryption_keys=[key]))
@@ -80,6 +98,9 @@ class TokenManager:
         durations = (leeway, lock_timeout, failure_backoff, cache_ttl)
         if lock_lease <= 0 or min(durations) < 0:
             raise ConfigurationError("lock_lease must be > 0; the other durations >= 0")
+        # A refresh must end well inside the lease that guards it: the client's own
+        # deadline, capped at half the lease.
+        self._request_budget = min(float(getattr(client, "deadline", 1e9)), lock_lease / 2)  # TEMP
         if undecryptable not in ("raise", "delete"):
             raise ConfigurationError("undecryptable must be 'raise' or 'delete'")
         self.client = client
@@ -124,12 +145,12 @@ class TokenManager:
         if stored is None:
             raise NoGrantError("no token is stored for this user: sign in first")
         token = stored.token
-        if not token.is_expired(self._leeway):
+        if not self._due(token):
             self._remember(key, token)
             return token
         if not token.is_expired() and time.monotonic() < self._quiet_until.get(key, 0.0):
             return token  # a refresh just failed; the old token still works meanwhile
-        return await self._single_flight(key, rejected=None)
+        return await self._single_flight(key, seen=stored.version, rejected=None)
 
     async def access_token(self, *, user: str, tenant: str = DEFAULT_TENANT) -> str:
         """``get_token(...).access_token``: the string for an ``Authorization`` header."""
@@ -154,9 +175,9 @@ class TokenManager:
         if stored is None:
             raise NoGrantError("no token is stored for this user: sign in first")
         rejected = rejected_access_token or stored.token.access_token
-        if not self._needs_refresh(stored.token, rejected):
+        if stored.token.access_token != rejected and not self._due(stored.token):
             return stored.token  # already replaced by someone else: no second refresh
-        return await self._single_flight(key, rejected=rejected)
+        return await self._single_flight(key, seen=stored.version, rejected=rejected)
 
     async def sign_out(self, *, user: str, tenant: str = DEFAULT_TENANT) -> bool:
         """Revoke the grant at the provider and delete it here, whatever the provider says.
@@ -188,7 +209,7 @@ class TokenManager:
 
     # -- single flight -------------------------------------------------------------
 
-    async def _single_flight(self, key: TokenKey, *, rejected: str | None) -> Token:
+    async def _single_flight(self, key: TokenKey, *, seen: int, rejected: str | None) -> Token:
         task = self._inflight.get(key)
         if task is not None:
             token = await asyncio.shield(task)
@@ -197,7 +218,7 @@ class TokenManager:
             # That refresh began before our 401 and kept the rejected token: one more.
             task = self._inflight.get(key)
         if task is None:
-            task = asyncio.create_task(self._refresh_flow(key, rejected))
+            task = asyncio.create_task(self._refresh_flow(key, seen, rejected))
             self._inflight[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
         # Shielded: a cancelled caller must not abort a refresh whose rotated refresh
@@ -210,45 +231,71 @@ class TokenManager:
         if not task.cancelled():
             task.exception()  # retrieved, so a refresh nobody waits for does not warn
 
-    def _needs_refresh(self, token: Token, rejected: str | None) -> bool:
-        return token.is_expired(self._leeway) or token.access_token == rejected
+    def _due(self, token: Token) -> bool:
+        lifetime = token.lifetime
+        margin = self._leeway if lifetime is None else min(self._leeway, lifetime * _MARGIN_SHARE)
+        return token.is_expired(margin)
 
     @staticmethod
     def _servable(token: Token, rejected: str | None) -> bool:
         return not token.is_expired() and token.access_token != rejected
 
-    async def _refresh_flow(self, key: TokenKey, rejected: str | None) -> Token:
-        try:
-            async with self.store.lock(key, lease=self._lease, timeout=self._lock_timeout):
-                return await self._refresh_locked(key, rejected)
-        except LockTimeout as error:
-            # Whoever held the lock may have refreshed; otherwise serve what still works.
-            stored = await self._read(key)
-            if stored is not None and self._servable(stored.token, rejected):
-                return stored.token
-            await report_failure(self._hooks, key, error)
-            raise
+    async def _refresh_flow(self, key: TokenKey, seen: int, rejected: str | None) -> Token:
+        give_up = time.monotonic() + self._lock_timeout
+        while True:
+            wait = max(0.0, give_up - time.monotonic())
+            try:
+                async with self.store.lock(key, lease=self._lease, timeout=wait) as lease:
+                    return await self._refresh_locked(key, seen, rejected, lease)
+            except LockLost as error:
+                # Nothing was sent. Whoever took the lock over may have refreshed.
+                stored = await self._read(key)
+                if stored is None:
+                    raise NoGrantError("the grant was deleted during the refresh") from None
+                if stored.version != seen and self._servable(stored.token, rejected):
+                    return stored.token
+                if time.monotonic() >= give_up:
+                    await report_failure(self._hooks, key, error)
+                    raise
+                seen = stored.version  # still ours to refresh: take the lock again
+            except LockTimeout as error:
+                # Whoever held the lock may have refreshed; otherwise serve what still works.
+                stored = await self._read(key)
+                if stored is not None and self._servable(stored.token, rejected):
+                    return stored.token
+                await report_failure(self._hooks, key, error)
+                raise
 
-    async def _refresh_locked(self, key: TokenKey, rejected: str | None) -> Token:
+    async def _refresh_locked(
+        self, key: TokenKey, seen: int, rejected: str | None, lease: Lease
+    ) -> Token:
         stored = await self._read(key)  # again: another worker may have refreshed already
         if stored is None:
             raise NoGrantError("no token is stored for this user: sign in first")
-        if not self._needs_refresh(stored.token, rejected):
-            return stored.token
+        if stored.version != seen and self._servable(stored.token, rejected):
+            return stored.token  # the grant changed since we decided to refresh: use it
         if not stored.token.refresh_token:
             if self._servable(stored.token, rejected):
                 return stored.token
             await self._delete(key, stored, "no_refresh_token")
             raise SignInRequired("the access token expired and there is no refresh token")
+        # Renewed now, and sent only if the lease outlasts the request's deadline.
+        await lease.reserve(self._request_budget)
         started = time.monotonic()
         try:
-            fresh = await self.client.refresh(stored.token)
+            async with asyncio.timeout(self._request_budget):
+                fresh = await self.client.refresh(stored.token)
+        except TimeoutError:
+            error = TransportError(f"refresh: no answer within {self._request_budget:g} s")
+            return await self._failed(key, stored, rejected, error)
         except InvalidGrantError as error:
             return await self._invalid_grant(key, stored, error)
         except WhopOAuthError as error:
             return await self._failed(key, stored, rejected, error)
         try:
-            saved = await self.store.put(key, fresh, expected_version=stored.version)
+            saved = await self.store.put(
+                key, fresh, expected_version=stored.version, fence=lease.generation
+            )
         except StaleWriteError:
             return await self._lost_write(key, fresh)
         self._quiet_until.pop(key, None)
@@ -309,7 +356,7 @@ class TokenManager:
         if entry is None:
             return None
         token, read_at = entry
-        if time.monotonic() - read_at < self._cache_ttl and not token.is_expired(self._leeway):
+        if time.monotonic() - read_at < self._cache_ttl and not self._due(token):
             return token
         del self._cache[key]
         return None

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from ._errors import InvalidTokenKey
+
 __all__ = ["DEFAULT_TENANT", "Token", "TokenKey"]
 
 #: The tenant used by single-tenant apps that never name one.
@@ -36,7 +38,12 @@ class TokenKey:
         for name in ("tenant", "user", "issuer", "client_id"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
-                raise ValueError(f"TokenKey.{name} must be a non-empty string")
+                raise InvalidTokenKey(f"TokenKey.{name} must be a non-empty string")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate: no store can write it, so refuse it here, typed.
+                raise InvalidTokenKey(f"TokenKey.{name} is not valid Unicode text") from None
 
     @property
     def parts(self) -> tuple[str, str, str, str]:
@@ -80,6 +87,13 @@ class Token:
             return False
         current = time.time() if now is None else now
         return current + leeway >= self.expires_at
+
+    @property
+    def lifetime(self) -> float | None:
+        """Seconds from receipt to expiry, as granted (``None`` without an expiry)."""
+        if self.expires_at is None:
+            return None
+        return max(0.0, self.expires_at - self.issued_at)
 
     @property
     def has_refresh_token(self) -> bool:

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from whop_oauth import OAuthClient, Token, TokenKey, TokenManager, WhopOAuthError
 from whop_oauth.starlette import WhopAuth, current_user, user_http_client
-from whop_oauth.stores import MemoryTokenStore, StoredToken, TokenStore
+from whop_oauth.stores import Lease, MemoryTokenStore, StoredToken, TokenStore
 from whop_oauth.testing import MockClient, MockWhop
 
 APP_ORIGIN = "http://127.0.0.1:8000"
@@ -111,10 +111,15 @@ class SpyStore:
         return await self.inner.get(key)
 
     async def put(
-        self, key: TokenKey, token: Token, *, expected_version: int | None = None
+        self,
+        key: TokenKey,
+        token: Token,
+        *,
+        expected_version: int | None = None,
+        fence: int | None = None,
     ) -> StoredToken:
         self.writes.append(("put", key))
-        return await self.inner.put(key, token, expected_version=expected_version)
+        return await self.inner.put(key, token, expected_version=expected_version, fence=fence)
 
     async def delete(self, key: TokenKey, *, expected_version: int | None = None) -> bool:
         self.writes.append(("delete", key))
@@ -122,7 +127,7 @@ class SpyStore:
 
     def lock(
         self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0
-    ) -> AbstractAsyncContextManager[None]:
+    ) -> AbstractAsyncContextManager[Lease]:
         return self.inner.lock(key, lease=lease, timeout=timeout)
 
     async def aclose(self) -> None:

@@ -356,12 +356,12 @@ def test_key_rotation_puts_the_new_key_first_for_cookies_and_for_tokens_at_rest(
 
     new_key, old_key = generate_encryption_key(), generate_encryption_key()
     row = TokenKey("default", USER, "https://api.whop.com", "app_1")
-    blob = TokenCipher([new_key, old_key]).encrypt(row, Token("at_1"))
-    assert TokenCipher([new_key]).decrypt(row, blob).access_token == "at_1"
+    blob = TokenCipher([new_key, old_key]).encrypt(row, Token("at_1"), version=1)
+    assert TokenCipher([new_key]).decrypt(row, blob, version=1).access_token == "at_1"
     with pytest.raises(DecryptionError):
-        TokenCipher([old_key]).decrypt(row, blob)
-    older = TokenCipher([old_key]).encrypt(row, Token("at_0"))
-    assert TokenCipher([new_key, old_key]).decrypt(row, older).access_token == "at_0"
+        TokenCipher([old_key]).decrypt(row, blob, version=1)
+    older = TokenCipher([old_key]).encrypt(row, Token("at_0"), version=1)
+    assert TokenCipher([new_key, old_key]).decrypt(row, older, version=1).access_token == "at_0"
 
 
 def test_cookies_are_signed_with_hmac_sha256_under_a_salt_per_purpose() -> None:

@@ -68,8 +68,9 @@ async def grant(client: OAuthClient, mock_http: httpx.AsyncClient) -> Token:
 
 
 def due(token: Token, seconds_left: float = 30) -> Token:
-    """Still valid, but inside the default 60 s leeway."""
-    return dataclasses.replace(token, expires_at=time.time() + seconds_left)
+    """An hour-long token with ``seconds_left``: still valid, inside the default 60 s leeway."""
+    now = time.time()
+    return dataclasses.replace(token, expires_at=now + seconds_left, issued_at=now - 3600)
 
 
 async def until(condition: Callable[[], bool]) -> None:

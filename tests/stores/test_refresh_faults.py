@@ -55,8 +55,11 @@ async def test_a_fault_during_refresh_leaves_the_grant_unchanged_and_usable(
     store = await open_stores(f"sqlite:///{tmp_path}/tokens.db")
     manager = TokenManager(client, store, failure_backoff=0)
     grant = await sign_in(client, http)
-    start = (
-        expired(grant) if expired_first else dataclasses.replace(grant, expires_at=time.time() + 20)
+    now = time.time()
+    start = (  # "still valid": an hour-long token with 20 s left, inside the 60 s leeway
+        expired(grant)
+        if expired_first
+        else dataclasses.replace(grant, expires_at=now + 20, issued_at=now - 3580)
     )
     await manager.save(start, user=USER)
     before = await store.get(manager.key(user=USER))

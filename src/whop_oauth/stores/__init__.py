@@ -19,6 +19,7 @@ from ._base import StoredToken as StoredToken
 from ._base import TokenStore as TokenStore
 from ._crypto import TokenCipher as TokenCipher
 from ._crypto import generate_encryption_key as generate_encryption_key
+from ._lease import Lease as Lease
 from ._lease import LeaseBackend as LeaseBackend
 from ._lease import LeaseLock as LeaseLock
 from ._lease import LeaseLocking as LeaseLocking
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "Lease",
     "LeaseBackend",
     "LeaseLock",
     "LeaseLocking",

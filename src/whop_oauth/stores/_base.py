@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from .._token import Token, TokenKey
+from ._lease import Lease
 
 __all__ = ["DEFAULT_RETENTION", "StoredToken", "TokenStore"]
 
@@ -34,29 +35,44 @@ class TokenStore(Protocol):
     - ``put`` with ``expected_version`` writes only if the stored version still is
       that one (``0`` means "nothing stored yet"), else raises ``StaleWriteError``.
       Every successful ``put`` increases the version. ``delete`` takes the same guard.
+    - ``put`` with ``fence`` (a ``Lease.generation``) also raises ``StaleWriteError``
+      when a newer lease on the key was issued since that one: a holder that lost
+      its lock cannot write.
     - ``lock`` is a lease: held at most ``lease`` seconds unless renewed while the
       holder works, so a killed holder blocks others only until it runs out.
-      Taking it waits up to ``timeout`` seconds, then raises ``LockTimeout``.
+      Taking it waits up to ``timeout`` seconds, then raises ``LockTimeout``. It
+      yields a ``Lease`` (see ``LeaseLocking``, which builds one from three
+      primitives).
+    - A value read back decrypts only under the key and version it was written
+      with, so an older ciphertext put back in a row does not decrypt.
 
     ```python
-    async with store.lock(key, lease=30, timeout=60):
+    async with store.lock(key, lease=30, timeout=60) as lease:
         stored = await store.get(key)
+        await lease.reserve(20)
         ...
-        await store.put(key, new_token, expected_version=stored.version)
+        await store.put(
+            key, new_token, expected_version=stored.version, fence=lease.generation
+        )
     ```
     """
 
     async def get(self, key: TokenKey) -> StoredToken | None: ...
 
     async def put(
-        self, key: TokenKey, token: Token, *, expected_version: int | None = None
+        self,
+        key: TokenKey,
+        token: Token,
+        *,
+        expected_version: int | None = None,
+        fence: int | None = None,
     ) -> StoredToken: ...
 
     async def delete(self, key: TokenKey, *, expected_version: int | None = None) -> bool: ...
 
     def lock(
         self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0
-    ) -> AbstractAsyncContextManager[None]: ...
+    ) -> AbstractAsyncContextManager[Lease]: ...
 
     async def aclose(self) -> None: ...
 

@@ -1,4 +1,14 @@
-"""A lease lock built on three store primitives: acquire, renew, release (compare-and-delete)."""
+"""A fenced lease lock built on three store primitives: acquire, renew, release.
+
+A lease can be lost while its holder is stalled (GC pause, SIGSTOP, VM freeze): the
+holder wakes up believing it still holds the lock. So holding the lock proves
+nothing by itself. Before a side effect that must happen once (presenting a refresh
+token), the holder calls ``Lease.reserve(seconds)``: the lease is renewed *now*, and
+the call fails unless it is still ours with at least ``seconds`` left. Every
+acquisition also gets a *generation* (a fencing token) that increases with each
+new holder; a store write carrying an older generation than the newest one issued
+for its key is refused.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +18,12 @@ import secrets
 import time
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from .._errors import ConfigurationError, LockTimeout
+from .._errors import ConfigurationError, LockLost, LockTimeout
 from .._token import TokenKey
 
-__all__ = ["LeaseBackend", "LeaseLock", "LeaseLocking", "ReleaseSignals"]
+__all__ = ["Lease", "LeaseBackend", "LeaseLock", "LeaseLocking", "ReleaseSignals"]
 
 logger = logging.getLogger("whop_oauth.stores")
 
@@ -21,14 +31,41 @@ _FIRST_POLL = 0.005
 _MAX_POLL = 0.05
 
 
+@runtime_checkable
+class Lease(Protocol):
+    """What ``store.lock()`` yields: proof, on demand, that the lock is still held.
+
+    ```python
+    async with store.lock(key, lease=30, timeout=60) as lease:
+        stored = await store.get(key)
+        await lease.reserve(20)   # renewed now; raises LockLost if taken over
+        fresh = await refresh(stored.token)   # must finish within the 20 s
+        await store.put(key, fresh, expected_version=stored.version, fence=lease.generation)
+    ```
+    """
+
+    @property
+    def generation(self) -> int:
+        """The fencing token of this acquisition: larger than any earlier holder's."""
+        ...
+
+    async def reserve(self, seconds: float) -> None:
+        """Renew now; raise ``LockLost`` unless the lease is ours for ``seconds`` more."""
+        ...
+
+
 class LeaseBackend(Protocol):
     """What a store provides so that ``LeaseLock`` can coordinate processes.
 
-    ``holder`` is a random string unique to one acquisition; renew and release act
-    only while the lease still belongs to that holder.
+    ``holder`` is a random string unique to one acquisition. ``acquire_lease``
+    returns the acquisition's generation (a positive integer, larger than every
+    generation issued before for ``key``) or ``0`` when someone else holds the key.
+    ``renew_lease`` extends the lease only while it still belongs to ``holder`` (a
+    lapsed lease is never taken back: someone may have held it meanwhile), and
+    ``release_lease`` ends it only for ``holder``.
     """
 
-    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool: ...
+    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int: ...
 
     async def renew_lease(self, key: TokenKey, holder: str, lease: float) -> bool: ...
 
@@ -67,10 +104,12 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 class LeaseLock:
-    """``async with`` a lease on one key: wait for it, keep renewing it, release it.
+    """``async with`` a lease on one key: wait for it, renew it while held, release it.
 
-    Renewal runs every third of the lease while the body works, so a slow refresh
-    keeps the lock, and a killed process loses it once its lease runs out.
+    Renewal runs every third of the lease while the body works, so a slow body
+    keeps the lock and a killed process loses it once its lease runs out. After
+    ``reserve(seconds)``, renewals stop ``seconds`` later: a body that overruns its
+    own deadline does not keep everyone else waiting.
     """
 
     def __init__(
@@ -91,12 +130,26 @@ class LeaseLock:
         self._signals = signals
         self._holder = secrets.token_urlsafe(18)
         self._renewer: asyncio.Task[None] | None = None
-        self.lost = False  #: True when a renewal found the lease taken by someone else
+        self._generation = 0
+        self._valid_until = 0.0  # monotonic; a lower bound on when the lease runs out
+        self._renew_until: float | None = None
+        self.lost = False  #: True once a renewal found the lease no longer ours
 
-    async def __aenter__(self) -> None:
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def __repr__(self) -> str:
+        return f"<LeaseLock generation={self._generation} lost={self.lost}>"
+
+    async def __aenter__(self) -> LeaseLock:
         deadline = time.monotonic() + self._timeout
         poll = _FIRST_POLL
-        while not await self._try_acquire():
+        while True:
+            asked_at = time.monotonic()
+            generation = await self._try_acquire()
+            if generation:
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LockTimeout(
@@ -108,7 +161,10 @@ class LeaseLock:
             else:
                 await asyncio.sleep(pause)
             poll = min(poll * 1.6, _MAX_POLL)
+        self._generation = int(generation)
+        self._valid_until = asked_at + self._lease
         self._renewer = asyncio.create_task(self._renew_forever())
+        return self
 
     async def __aexit__(
         self,
@@ -126,18 +182,45 @@ class LeaseLock:
         if self._signals is not None:
             self._signals.notify(self._key)
 
-    async def _try_acquire(self) -> bool:
+    async def reserve(self, seconds: float) -> None:
+        """Renew the lease now and make sure it stays ours for ``seconds`` more.
+
+        Raises ``LockLost`` when the lease was taken over (or lapsed) since it was
+        acquired, or when what is left of it after renewing is shorter than
+        ``seconds``. From then on renewals stop ``seconds`` from now.
+        """
+        if seconds >= self._lease:
+            raise ConfigurationError(
+                f"a lease of {self._lease:g} s cannot cover a {seconds:g} s deadline"
+            )
+        if self.lost or not await self._renew():
+            raise LockLost("the refresh lock was lost while its holder was working")
+        now = time.monotonic()
+        if self._valid_until - now <= seconds:
+            raise LockLost("the refresh lock has too little time left for the request")
+        self._renew_until = now + seconds
+
+    async def _renew(self) -> bool:
+        asked_at = time.monotonic()
+        if not await self._backend.renew_lease(self._key, self._holder, self._lease):
+            self.lost = True
+            logger.warning("a refresh lock expired while its holder was still working")
+            return False
+        self._valid_until = asked_at + self._lease
+        return True
+
+    async def _try_acquire(self) -> int:
         attempt = asyncio.ensure_future(
             self._backend.acquire_lease(self._key, self._holder, self._lease)
         )
         try:
             # Shielded: a cancelled waiter must not leave a lease nobody releases.
-            return await asyncio.shield(attempt)
+            return int(await asyncio.shield(attempt))
         except asyncio.CancelledError:
             attempt.add_done_callback(self._release_if_acquired)
             raise
 
-    def _release_if_acquired(self, attempt: asyncio.Future[bool]) -> None:
+    def _release_if_acquired(self, attempt: asyncio.Future[int]) -> None:
         if not attempt.cancelled() and attempt.exception() is None and attempt.result():
             task = asyncio.ensure_future(self._backend.release_lease(self._key, self._holder))
             _background.add(task)
@@ -146,17 +229,13 @@ class LeaseLock:
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
+            if self._renew_until is not None and time.monotonic() >= self._renew_until:
+                return  # the body's deadline has passed: let the lease run out
             try:
-                still_ours = await self._backend.renew_lease(self._key, self._holder, self._lease)
+                if not await self._renew():
+                    return
             except Exception as error:  # keep trying: the store may come back within the lease
                 logger.warning("could not renew a refresh lock: %s", type(error).__name__)
-                continue
-            if not still_ours:
-                # Another worker took the key after our lease ran out; versioned writes
-                # keep it from losing data, this flag and log make it visible.
-                self.lost = True
-                logger.warning("a refresh lock expired while its holder was still working")
-                return
 
 
 _background: set[asyncio.Future[bool]] = set()
@@ -170,7 +249,7 @@ class LeaseLocking:
 
     _signals: ReleaseSignals
 
-    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
+    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
         raise NotImplementedError
 
     async def renew_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
@@ -181,6 +260,13 @@ class LeaseLocking:
 
     def lock(
         self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0
-    ) -> AbstractAsyncContextManager[None]:
+    ) -> AbstractAsyncContextManager[Lease]:
         """A lease on ``key`` (see ``LeaseLock``); waiters here wake as soon as it is released."""
         return LeaseLock(self, key, lease=lease, timeout=timeout, signals=self._signals)
+
+
+def next_generation(previous: int, now: float | None = None) -> int:
+    """The generation a new acquisition gets: above ``previous`` and the clock in µs,
+    so a key whose lease rows were cleaned up never reissues an old generation."""
+    micros = time.time_ns() // 1000 if now is None else int(now * 1_000_000)
+    return max(previous + 1, micros)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .._errors import StaleWriteError
 from .._token import Token, TokenKey
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
-from ._lease import LeaseLocking, ReleaseSignals
+from ._lease import LeaseLocking, ReleaseSignals, next_generation
 
 __all__ = ["MemoryTokenStore"]
 
@@ -34,6 +34,7 @@ class MemoryTokenStore(LeaseLocking):
     def __init__(self, *, retention: float = DEFAULT_RETENTION) -> None:
         self._rows: dict[TokenKey, _Row] = {}
         self._leases: dict[TokenKey, tuple[str, float]] = {}
+        self._generations: dict[TokenKey, int] = {}
         self._signals = ReleaseSignals()
         self._retention = retention
         self._next_cleanup = 0.0
@@ -47,12 +48,19 @@ class MemoryTokenStore(LeaseLocking):
         return None if row is None else row.stored
 
     async def put(
-        self, key: TokenKey, token: Token, *, expected_version: int | None = None
+        self,
+        key: TokenKey,
+        token: Token,
+        *,
+        expected_version: int | None = None,
+        fence: int | None = None,
     ) -> StoredToken:
         now = time.time()
         current = self._version(key)
         if expected_version is not None and current != expected_version:
             raise StaleWriteError
+        if fence is not None and self._generations.get(key, 0) > fence:
+            raise StaleWriteError("a newer holder took the refresh lock: this write was fenced")
         # One counter for the whole store: even within one clock tick, never a reused version.
         self._last_version = max(next_version(current), self._last_version + 1)
         stored = StoredToken(token, self._last_version)
@@ -69,18 +77,20 @@ class MemoryTokenStore(LeaseLocking):
         del self._rows[key]
         return True
 
-    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
+    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
         now = time.monotonic()
         current = self._leases.get(key)
         if current is not None and current[1] > now:
-            return False
+            return 0
         self._leases[key] = (holder, now + lease)
-        return True
+        generation = next_generation(self._generations.get(key, 0))
+        self._generations[key] = generation
+        return generation
 
     async def renew_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
         current = self._leases.get(key)
         if current is None or current[0] != holder:
-            return False
+            return False  # taken over, or released by someone who held it meanwhile
         self._leases[key] = (holder, time.monotonic() + lease)
         return True
 
@@ -100,12 +110,14 @@ class MemoryTokenStore(LeaseLocking):
         moment = time.monotonic()
         for key in [k for k, (_, until) in self._leases.items() if until <= moment]:
             del self._leases[key]
+            self._generations.pop(key, None)  # generations stay above the clock anyway
         self._next_cleanup = now + 3600.0
         return len(dead)
 
     async def aclose(self) -> None:
         self._rows.clear()
         self._leases.clear()
+        self._generations.clear()
 
     def _version(self, key: TokenKey) -> int:
         row = self._rows.get(key)

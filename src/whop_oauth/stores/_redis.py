@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
 import redis.asyncio as aioredis
@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from .._errors import StaleWriteError, TokenStoreError
 from .._token import Token, TokenKey
-from ._base import DEFAULT_RETENTION, StoredToken, purge_at
+from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals
 
@@ -20,17 +20,20 @@ __all__ = ["RedisTokenStore"]
 
 T = TypeVar("T")
 
-# KEYS[1] grant hash; ARGV: expected version (-1: any), blob, now in µs, purge time in ms.
-# The version is at least the clock in µs, so a re-created grant never reuses one.
+# KEYS[1] grant hash, KEYS[2] the key's lease generation; ARGV: the version the new
+# one is based on (0: none), the new version, blob, purge time in ms, fence (-1: none).
+# The client encrypts with the new version (it is authenticated with the value), so
+# the script only checks that nothing changed since the client read ARGV[1].
 _PUT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-local expected = tonumber(ARGV[1])
-if expected >= 0 and current ~= expected then return -1 end
-local version = math.max(current + 1, tonumber(ARGV[3]))
--- %d: Lua would write a 16-digit number in exponent notation, losing digits.
-redis.call('HSET', KEYS[1], 'v', string.format('%d', version), 'b', ARGV[2])
+if current ~= tonumber(ARGV[1]) then return -1 end
+if ARGV[5] ~= '-1' then
+  local newest = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if newest > tonumber(ARGV[5]) then return -2 end
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'b', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-return version
+return 1
 """
 # KEYS[1] grant hash; ARGV[1] expected version (-1: any). -1 stale, else keys deleted.
 _DELETE = """
@@ -39,14 +42,20 @@ local expected = tonumber(ARGV[1])
 if expected >= 0 and current ~= 0 and current ~= expected then return -1 end
 return redis.call('DEL', KEYS[1])
 """
-# KEYS[1] lock; ARGV: holder, lease in ms. Extends our lease, or takes it back if it
-# lapsed and nobody else took it meanwhile.
+# KEYS[1] lock, KEYS[2] generation; ARGV: holder, lease in ms, clock in µs, generation
+# TTL in ms. Returns the new generation, or 0 when the lock is held. %d: Lua would
+# write a 16-digit number in exponent notation, losing digits.
+_ACQUIRE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+local generation = math.max(previous + 1, tonumber(ARGV[3]))
+redis.call('SET', KEYS[2], string.format('%d', generation), 'PX', ARGV[4])
+return generation
+"""
+# KEYS[1] lock; ARGV: holder, lease in ms. Extends our lease only: a lapsed one is
+# not taken back, since another worker may have held it meanwhile.
 _RENEW = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if not holder then
-  return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
-end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 # Compare-and-delete: only the holder releases its lease.
@@ -54,6 +63,8 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+#: How long a key's last lease generation is remembered for fencing (1 day).
+_GENERATION_TTL_MS = 24 * 3600 * 1000
 
 
 def _name(key: TokenKey, kind: str, prefix: str) -> str:
@@ -66,9 +77,9 @@ def _name(key: TokenKey, kind: str, prefix: str) -> str:
 class RedisTokenStore(LeaseLocking):
     """Grants in Redis hashes (encrypted), leases as ``SET NX PX`` keys.
 
-    Keys are ``whop_oauth:{tenant}:{issuer}:{client_id}:{user}:grant`` (and ``:lock``),
-    each part percent-escaped. Grant keys carry a TTL (the retention), so abandoned
-    grants disappear on their own.
+    Keys are ``whop_oauth:{tenant}:{issuer}:{client_id}:{user}:grant`` (and ``:lock``,
+    ``:generation``), each part percent-escaped. Grant keys carry a TTL (the
+    retention), so abandoned grants disappear on their own.
 
     ```python
     store = RedisTokenStore("redis://127.0.0.1:6379/0", cipher=TokenCipher([key]))
@@ -102,6 +113,7 @@ class RedisTokenStore(LeaseLocking):
         self._signals = ReleaseSignals()
         self._put = self._redis.register_script(_PUT)
         self._delete = self._redis.register_script(_DELETE)
+        self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
 
@@ -122,23 +134,41 @@ class RedisTokenStore(LeaseLocking):
             return None
         if not isinstance(blob, bytes):
             raise TokenStoreError("the Redis client decodes responses; create it without that")
-        return StoredToken(self._cipher.decrypt(key, blob), int(version))
+        return StoredToken(self._cipher.decrypt(key, blob, version=int(version)), int(version))
 
     async def put(
-        self, key: TokenKey, token: Token, *, expected_version: int | None = None
+        self,
+        key: TokenKey,
+        token: Token,
+        *,
+        expected_version: int | None = None,
+        fence: int | None = None,
     ) -> StoredToken:
-        now = time.time()
-        args: list[Any] = [
-            -1 if expected_version is None else expected_version,
-            self._cipher.encrypt(key, token),
-            time.time_ns() // 1000,
-            int(purge_at(token, self._retention, now) * 1000),
-        ]
-        name = _name(key, "grant", self._prefix)
-        version = int(await self._call(self._put(keys=[name], args=args)))
-        if version < 0:
-            raise StaleWriteError
-        return StoredToken(token, version)
+        names = [_name(key, "grant", self._prefix), _name(key, "generation", self._prefix)]
+        for _ in range(_UNCONDITIONAL_TRIES):
+            if expected_version is None:
+                current = await self._call(self._redis.hget(names[0], "v"))
+                base = int(current or 0)
+            else:
+                base = expected_version
+            version = next_version(base)
+            purge_ms = int(purge_at(token, self._retention) * 1000)
+            blob = self._cipher.encrypt(key, token, version=version)
+            args: list[bytes | int] = [
+                base,
+                version,
+                blob,
+                purge_ms,
+                -1 if fence is None else fence,
+            ]
+            outcome = int(await self._call(self._put(keys=names, args=args)))
+            if outcome == 1:
+                return StoredToken(token, version)
+            if outcome == -2:
+                raise StaleWriteError(_FENCED)
+            if expected_version is not None:
+                raise StaleWriteError
+        raise StaleWriteError("the grant kept changing while it was written")
 
     async def delete(self, key: TokenKey, *, expected_version: int | None = None) -> bool:
         args = [-1 if expected_version is None else expected_version]
@@ -148,10 +178,10 @@ class RedisTokenStore(LeaseLocking):
             raise StaleWriteError
         return deleted > 0
 
-    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
-        name = _name(key, "lock", self._prefix)
-        taken = await self._call(self._redis.set(name, holder, nx=True, px=_ms(lease)))
-        return bool(taken)
+    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
+        names = [_name(key, "lock", self._prefix), _name(key, "generation", self._prefix)]
+        args: list[str | int] = [holder, _ms(lease), time.time_ns() // 1000, _GENERATION_TTL_MS]
+        return int(await self._call(self._acquire(keys=names, args=args)))
 
     async def renew_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
         name = _name(key, "lock", self._prefix)
@@ -164,6 +194,11 @@ class RedisTokenStore(LeaseLocking):
     async def aclose(self) -> None:
         if self._owned:
             await self._redis.aclose()
+
+
+_FENCED = "a newer holder took the refresh lock: this write was fenced"
+#: An unconditional put re-reads and retries this often when writers race.
+_UNCONDITIONAL_TRIES = 8
 
 
 def _ms(seconds: float) -> int:

@@ -16,7 +16,8 @@ from .._errors import StaleWriteError, TokenStoreError
 from .._token import Token, TokenKey
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
 from ._crypto import TokenCipher
-from ._lease import LeaseLocking, ReleaseSignals
+from ._lease import LeaseLocking, ReleaseSignals, next_generation
+from ._sqlite_file import create_owner_only, open_schema
 
 __all__ = ["SQLiteTokenStore"]
 
@@ -34,42 +35,39 @@ _PUT = "INSERT OR REPLACE INTO whop_oauth_grants VALUES (?, ?, ?, ?, ?, ?, ?, ?,
 _DELETE = (
     "DELETE FROM whop_oauth_grants WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ?"
 )
-_LOCK_EXPIRY = (
-    "SELECT expires_at FROM whop_oauth_locks "
+_LEASE = (
+    "SELECT expires_at, generation FROM whop_oauth_leases "
     "WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ?"
 )
-_LOCK_TAKE = "INSERT OR REPLACE INTO whop_oauth_locks VALUES (?, ?, ?, ?, ?, ?)"
-_LOCK_RENEW = (
-    "UPDATE whop_oauth_locks SET expires_at = ? "
+_LEASE_TAKE = "INSERT OR REPLACE INTO whop_oauth_leases VALUES (?, ?, ?, ?, ?, ?, ?)"
+_LEASE_RENEW = (
+    "UPDATE whop_oauth_leases SET expires_at = ? "
     "WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ? AND holder = ?"
 )
-_LOCK_RELEASE = (
-    "DELETE FROM whop_oauth_locks "
+# Released rows stay (expired) so the key's last generation is remembered for fencing.
+_LEASE_RELEASE = (
+    "UPDATE whop_oauth_leases SET expires_at = 0 "
     "WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ? AND holder = ?"
 )
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS whop_oauth_grants (
-    tenant TEXT NOT NULL, user TEXT NOT NULL, issuer TEXT NOT NULL, client_id TEXT NOT NULL,
-    version INTEGER NOT NULL, expires_at REAL, updated_at REAL NOT NULL,
-    purge_at REAL NOT NULL, blob BLOB NOT NULL,
-    PRIMARY KEY (tenant, user, issuer, client_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS whop_oauth_grants_purge ON whop_oauth_grants (purge_at);
-CREATE TABLE IF NOT EXISTS whop_oauth_locks (
-    tenant TEXT NOT NULL, user TEXT NOT NULL, issuer TEXT NOT NULL, client_id TEXT NOT NULL,
-    holder TEXT NOT NULL, expires_at REAL NOT NULL,
-    PRIMARY KEY (tenant, user, issuer, client_id)
-) WITHOUT ROWID;
-"""
+_FENCE = (
+    "SELECT generation FROM whop_oauth_leases "
+    "WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ?"
+)
+#: Lease rows expired this long are deleted by cleanup (generations stay above the clock).
+_LEASE_ROW_RETENTION = 24 * 3600.0
 
 
 class SQLiteTokenStore(LeaseLocking):
-    """Grants in a SQLite file (WAL), encrypted, with a lock table for refresh leases.
+    """Grants in a SQLite file (WAL), encrypted, with a lease table for refresh locks.
 
-    Several processes on one host may open the same file. Reads run on the event
-    loop thread (a WAL reader never waits for writers; on the rare busy answer the
-    read moves to the writer thread), writes run on one dedicated thread, each
-    write in a ``BEGIN IMMEDIATE`` transaction.
+    Several processes on one host may open the same file, at any moment, and exit
+    at any moment: no descriptor of the database is ever opened or closed outside
+    SQLite (closing one would drop the process's POSIX locks and let SQLite delete
+    a live WAL). Open the store in each process: a store carried across ``fork()``
+    refuses to work. Reads run on the event loop thread (a WAL reader never waits
+    for writers; on the rare busy answer the read moves to the writer thread);
+    writes run on one dedicated thread, each in a ``BEGIN IMMEDIATE`` transaction.
+    Not for network file systems, whose locks SQLite cannot rely on.
 
     ```python
     store = SQLiteTokenStore("tokens.db", cipher=TokenCipher([key]))
@@ -92,31 +90,40 @@ class SQLiteTokenStore(LeaseLocking):
         self._cleanup_interval = cleanup_interval
         self._next_cleanup = 0.0
         self._signals = ReleaseSignals()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="whop_oauth-sqlite")
-        self._writer = self._connect(busy_timeout, writer=True)
-        # Busy timeout 0: a busy read is retried on the writer thread, never waited for here.
-        self._reader = self._connect(0.0, writer=False)
+        self._pid = os.getpid()
+        try:
+            create_owner_only(self._path)
+            self._writer = self._connect(busy_timeout)
+            open_schema(self._writer, busy_timeout)
+            # Busy timeout 0: a busy read is retried on the writer thread, never waited for here.
+            self._reader = self._connect(0.0)
+        except (sqlite3.Error, OSError) as exc:
+            raise TokenStoreError(f"cannot open the SQLite token store: {exc}") from None
         self._reader_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="whop_oauth-sqlite")
 
     def __repr__(self) -> str:
         return f"<SQLiteTokenStore path={self._path!r}>"
 
-    def _connect(self, busy_timeout: float, *, writer: bool) -> sqlite3.Connection:
-        try:
-            # Owner-only from the start (SQLite gives its -wal/-shm files the same mode).
-            os.close(os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600))
-            conn = sqlite3.connect(
-                self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            if writer:  # WAL mode is stored in the file: set once, by the writer
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")  # survives a crash of the process
-                conn.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise TokenStoreError(f"cannot open the SQLite token store: {exc}") from None
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: survives a crash of the process
         return conn
 
+    def _check_process(self) -> None:
+        # SQLite's "How To Corrupt" §2.6: a connection carried across fork() shares
+        # locks with its parent's and corrupts the file.
+        if os.getpid() != self._pid:
+            raise TokenStoreError(
+                "this SQLite token store was opened in another process (before a fork): "
+                "open the store in each worker process"
+            )
+
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        self._check_process()
+
         def run() -> T:
             try:
                 return work(self._writer)
@@ -126,6 +133,7 @@ class SQLiteTokenStore(LeaseLocking):
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     async def get(self, key: TokenKey) -> StoredToken | None:
+        self._check_process()
         try:
             with self._reader_lock:
                 row = self._reader.execute(_GET, key.parts).fetchone()
@@ -135,26 +143,34 @@ class SQLiteTokenStore(LeaseLocking):
             raise TokenStoreError(f"SQLite token store: {type(exc).__name__}") from None
         if row is None:
             return None
-        return StoredToken(self._cipher.decrypt(key, row[1]), row[0])
+        version = int(row[0])
+        return StoredToken(self._cipher.decrypt(key, row[1], version=version), version)
 
     async def put(
-        self, key: TokenKey, token: Token, *, expected_version: int | None = None
+        self,
+        key: TokenKey,
+        token: Token,
+        *,
+        expected_version: int | None = None,
+        fence: int | None = None,
     ) -> StoredToken:
-        blob = self._cipher.encrypt(key, token)
-
         def work(conn: sqlite3.Connection) -> int:
             now = time.time()
             with _immediate(conn):
                 current = _version(conn, key)
                 if expected_version is not None and current != expected_version:
                     return -1
+                if fence is not None and _fenced_out(conn, key, fence):
+                    return -2
                 version = next_version(current)
+                blob = self._cipher.encrypt(key, token, version=version)
                 deadline = purge_at(token, self._retention, now)
-                row = (*key.parts, version, token.expires_at, now, deadline, blob)
-                conn.execute(_PUT, row)
+                conn.execute(_PUT, (*key.parts, version, token.expires_at, now, deadline, blob))
                 return version
 
         version = await self._write(work)
+        if version == -2:
+            raise StaleWriteError("a newer holder took the refresh lock: this write was fenced")
         if version < 0:
             raise StaleWriteError
         if time.time() >= self._next_cleanup:
@@ -174,40 +190,46 @@ class SQLiteTokenStore(LeaseLocking):
             raise StaleWriteError
         return deleted > 0
 
-    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
+    async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
+        def work(conn: sqlite3.Connection) -> int:
             now = time.time()
             with _immediate(conn):
-                row = conn.execute(_LOCK_EXPIRY, key.parts).fetchone()
+                row = conn.execute(_LEASE, key.parts).fetchone()
                 if row is not None and row[0] > now:
-                    return False
-                conn.execute(_LOCK_TAKE, (*key.parts, holder, now + lease))
-                return True
+                    return 0
+                generation = next_generation(0 if row is None else int(row[1]))
+                conn.execute(_LEASE_TAKE, (*key.parts, holder, now + lease, generation))
+                return generation
 
         return await self._write(work)
 
     async def renew_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
         return await self._write(
-            lambda conn: _changed(conn, _LOCK_RENEW, (time.time() + lease, *key.parts, holder))
+            lambda conn: _changed(conn, _LEASE_RENEW, (time.time() + lease, *key.parts, holder))
         )
 
     async def release_lease(self, key: TokenKey, holder: str) -> bool:
-        return await self._write(lambda conn: _changed(conn, _LOCK_RELEASE, (*key.parts, holder)))
+        return await self._write(lambda conn: _changed(conn, _LEASE_RELEASE, (*key.parts, holder)))
 
     async def cleanup(self) -> int:
-        """Delete grants past their retention and expired lock rows; returns grants deleted."""
+        """Delete grants past their retention and old lease rows; returns grants deleted."""
 
         def work(conn: sqlite3.Connection) -> int:
             now = time.time()
             with _immediate(conn):
                 gone = conn.execute("DELETE FROM whop_oauth_grants WHERE purge_at <= ?", (now,))
-                conn.execute("DELETE FROM whop_oauth_locks WHERE expires_at <= ?", (now,))
+                conn.execute(
+                    "DELETE FROM whop_oauth_leases WHERE expires_at <= ?",
+                    (now - _LEASE_ROW_RETENTION,),
+                )
                 return gone.rowcount
 
         self._next_cleanup = time.time() + self._cleanup_interval
         return await self._write(work)
 
     async def aclose(self) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked copy: the parent's connections are not ours to close
         await self._write(lambda conn: conn.close())
         self._executor.shutdown(wait=True)
         with self._reader_lock:
@@ -229,6 +251,11 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
 def _version(conn: sqlite3.Connection, key: TokenKey) -> int:
     row = conn.execute(_VERSION, key.parts).fetchone()
     return 0 if row is None else int(row[0])
+
+
+def _fenced_out(conn: sqlite3.Connection, key: TokenKey, fence: int) -> bool:
+    row = conn.execute(_FENCE, key.parts).fetchone()
+    return row is not None and int(row[0]) > fence
 
 
 def _changed(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> bool:
