@@ -35,7 +35,7 @@ from ._http import (
     RetryPolicy,
     check_url,
 )
-from ._id_token import IdTokenValidator
+from ._id_token import IdTokenValidator, refuse_missing_id_token
 from ._metadata import WHOP, ProviderMetadata
 from ._token import DEFAULT_TENANT, Token, TokenKey
 from ._token_response import json_object, parse_token_response, raise_for_status
@@ -188,6 +188,7 @@ class OAuthClient:
             company_id=flow.company_id,
         )
         if token.id_token is None:
+            refuse_missing_id_token(flow.scope, metadata)
             return token
         claims = await self._id_tokens(metadata).validate(token.id_token, nonce=flow.nonce)
         return dataclasses.replace(token, id_token_claims=claims)
@@ -251,10 +252,24 @@ class OAuthClient:
         )
         raise_for_status(response, "revocation", bare_status_errors={401: "invalid_client"})
 
-    async def introspect(self, token: str, *, token_type_hint: str | None = None) -> dict[str, Any]:
-        """The provider's view of a token (RFC 7662); ``result["active"]`` is a bool."""
+    async def introspect(
+        self, token: Token | str, *, token_type_hint: str | None = None
+    ) -> dict[str, Any]:
+        """The provider's view of a token (RFC 7662); ``result["active"]`` is a bool.
+
+        A ``Token`` is introspected by its refresh token if it has one (hint
+        ``refresh_token``), else by its access token (hint ``access_token``), as
+        ``revoke`` does; ``token_type_hint`` applies to a string only.
+        """
+        if isinstance(token, Token):
+            value = token.refresh_token or token.access_token
+            token_type_hint = "refresh_token" if token.refresh_token else "access_token"
+        elif isinstance(token, str):
+            value = token
+        else:  # anything else would be sent as its str() and come back "not active"
+            raise TypeError(f"introspect() takes a Token or a str, not {type(token).__name__}")
         endpoint = _require((await self.load_metadata()).introspection_endpoint, "introspection")
-        body = {"token": token}
+        body = {"token": value}
         if token_type_hint is not None:
             body["token_type_hint"] = token_type_hint
         headers = {"Accept": "application/json"}

@@ -9,37 +9,33 @@ provider rotated its keys).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from joserfc import jws, jwt
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import Key, KeySet
 
 from ._discovery import SingleFlightCache
 from ._errors import IdTokenError, InvalidResponseError
 from ._http import IDEMPOTENT, HttpSender
+from ._metadata import ProviderMetadata
 from ._token_response import json_object, raise_for_status
 
-__all__ = ["ALLOWED_ALGORITHMS", "IdTokenValidator"]
+__all__ = ["ALLOWED_ALGORITHMS", "IdTokenValidator", "refuse_missing_id_token"]
 
+# The JWK kty (and, for OKP, the curves) each algorithm verifies with. "EdDSA"
+# starts with an E like "ES256" but takes an OKP key, so the whole name is looked up.
+_KEY_TYPES = {
+    **{f"ES{bits}": "EC" for bits in (256, 384, 512)},
+    **{f"{family}{bits}": "RSA" for family in ("RS", "PS") for bits in (256, 384, 512)},
+    "EdDSA": "OKP",
+    "Ed25519": "OKP",
+}
 #: Signature algorithms an id_token may use. Never ``none``, never ``HS*``.
-ALLOWED_ALGORITHMS = frozenset(
-    {
-        "ES256",
-        "ES384",
-        "ES512",
-        "RS256",
-        "RS384",
-        "RS512",
-        "PS256",
-        "PS384",
-        "PS512",
-        "EdDSA",
-        "Ed25519",
-    }
-)
-_KEY_TYPES = {"E": "EC", "R": "RSA", "P": "RSA"}  # first letter of the alg → JWK kty
+ALLOWED_ALGORITHMS = frozenset(_KEY_TYPES)
+_OKP_CURVES = {"EdDSA": ("Ed25519", "Ed448"), "Ed25519": ("Ed25519",)}
 
 
 class IdTokenValidator:
@@ -86,7 +82,11 @@ class IdTokenValidator:
         kid = header.get("kid")
         key = await self._key(kid if isinstance(kid, str) else None, alg)
         try:
-            claims = jwt.decode(id_token, key, algorithms=[alg]).claims
+            with warnings.catch_warnings():
+                # RFC 9864 deprecates the *name* "EdDSA" for "Ed25519"; providers still
+                # send it, and its Ed25519 signature is the same one.
+                warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
+                claims = jwt.decode(id_token, key, algorithms=[alg]).claims
         except (JoseError, ValueError):
             raise IdTokenError("the id_token signature does not verify") from None
         self._check_claims(claims, nonce=nonce, subject=subject)
@@ -145,9 +145,30 @@ class IdTokenValidator:
             raise InvalidResponseError("jwks: no usable signing key", response=response) from None
 
 
+def refuse_missing_id_token(requested_scope: Collection[str], metadata: ProviderMetadata) -> None:
+    """Raise ``IdTokenError`` for a code exchange answered without an id_token that was due.
+
+    An ``openid`` request to an OpenID provider must come back with an id_token
+    (OpenID Connect Core §3.1.3.3); accepting its absence would skip the nonce
+    check, the one proof that the code belongs to this browser's sign-in.
+    """
+    if "openid" in requested_scope and metadata.issues_id_tokens:
+        raise IdTokenError(
+            "the token response has no id_token although openid was requested, so the nonce "
+            "cannot be checked (for a provider without OpenID Connect, set "
+            "ProviderMetadata(issues_id_tokens=False) or leave openid out of the scope)"
+        )
+
+
 def _pick(keys: KeySet, kid: str | None, alg: str) -> Key | None:
-    kty = _KEY_TYPES.get(alg[0], "OKP")
-    candidates = [k for k in keys if k.key_type == kty and k.get("alg") in (None, alg)]
+    kty = _KEY_TYPES[alg]
+    candidates = [
+        k
+        for k in keys
+        if k.key_type == kty
+        and k.get("alg") in (None, alg)
+        and (kty != "OKP" or k.get("crv") in _OKP_CURVES[alg])  # not an X25519 (ECDH) key
+    ]
     if kid is not None:
         matching = [k for k in candidates if k.kid == kid]
         return matching[0] if matching else None

@@ -1,7 +1,15 @@
-"""Whop license-key validation (``/api/v2/memberships/{key}/validate_license``)."""
+"""Whop license-key validation (``/api/v2/memberships/{key}/validate_license``).
+
+Whop documents only this form: the license key is a path segment, so httpx's own
+INFO line (``HTTP Request: POST …/memberships/<key>/validate_license``) would log
+it. A filter on the ``httpx`` logger, put back before every validation, rewrites
+that one path in any record it sees; httpcore's DEBUG lines never show the path.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,6 +26,7 @@ from ._token_response import json_object, raise_for_status
 __all__ = ["LicenseResult", "validate_license"]
 
 LicenseStatus = Literal["valid", "metadata_mismatch", "not_found"]
+_REDACTED = "<license key>"
 _STATUSES: dict[int, LicenseStatus] = {
     200: "valid",
     201: "valid",
@@ -79,6 +88,8 @@ async def validate_license(
     base = check_url(base_url, "base_url", allow_insecure_http=allow_insecure_http).rstrip("/")
     # quote with safe="": a key cannot add path segments ("../") or a query.
     url = f"{base}/api/v2/memberships/{quote(license_key, safe='')}/validate_license"
+    auth = APIKeyAuth(api_key, allowed_origins=[base], allow_insecure_http=allow_insecure_http)
+    _install_log_redaction()
     client = http_client if http_client is not None else httpx.AsyncClient()
     try:
         sender = HttpSender(client, timeout=timeout)
@@ -89,8 +100,8 @@ async def validate_license(
             policy=IDEMPOTENT,  # same key and metadata give the same answer
             headers={"Accept": "application/json"},
             json={"metadata": dict(metadata or {})},
-            auth=APIKeyAuth(api_key),
-            log_url=f"{base}/api/v2/memberships/<license key>/validate_license",
+            auth=auth,
+            log_url=f"{base}/api/v2/memberships/{_REDACTED}/validate_license",
         )
     finally:
         if http_client is None:
@@ -106,3 +117,28 @@ async def validate_license(
     if status == "valid" and response.content:
         membership = json_object(response, "license validation")
     return LicenseResult(status, MappingProxyType(dict(membership)))
+
+
+class _LicenseKeyRedaction(logging.Filter):
+    """Replaces the key in ``…/memberships/<key>/validate_license``; drops no record."""
+
+    _PATH = re.compile(r"(/memberships/)[^/?#\s\"']+(/validate_license)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the handler's to report, not ours to raise
+            return True
+        if "validate_license" in message:
+            record.msg, record.args = self._PATH.sub(rf"\1{_REDACTED}\2", message), ()
+        return True
+
+
+_REDACTION = _LicenseKeyRedaction()
+
+
+def _install_log_redaction() -> None:
+    """Put the redaction on httpx's logger (again, if logging was reconfigured since)."""
+    httpx_logger = logging.getLogger("httpx")
+    if _REDACTION not in httpx_logger.filters:
+        httpx_logger.addFilter(_REDACTION)

@@ -59,6 +59,10 @@ class ProviderMetadata:
     #: Base URL of the provider's REST API (``/api/v1`` for Whop), if it has one.
     api_base_url: str | None = None
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    #: Whether a code exchange for an ``openid`` flow answers with an id_token
+    #: (OpenID Connect Core §3.1.3.3). While True, an answer without one is refused:
+    #: its nonce could not be checked. Set False for an OAuth-only provider.
+    issues_id_tokens: bool = True
 
     @classmethod
     def from_document(
@@ -86,6 +90,8 @@ class ProviderMetadata:
         if not isinstance(iss_supported, bool):
             raise DiscoveryError("authorization_response_iss_parameter_supported is not a bool")
         methods = _strings(document.get("code_challenge_methods_supported"))
+        scopes = _strings(document.get("scopes_supported"))
+        id_token_algs = _strings(document.get("id_token_signing_alg_values_supported"))
         # Discovery documents cannot say how a revoke body is encoded; Whop wants JSON.
         is_whop = urlsplit(issuer).hostname in WHOP_HOSTS and issuer.startswith("https://")
         return cls(
@@ -97,19 +103,20 @@ class ProviderMetadata:
             introspection_endpoint=_optional_str(document, "introspection_endpoint"),
             registration_endpoint=_optional_str(document, "registration_endpoint"),
             jwks_uri=_optional_str(document, "jwks_uri"),
-            scopes_supported=_strings(document.get("scopes_supported")),
+            scopes_supported=scopes,
             # RFC 8414: absent means PKCE support is unknown; we send S256 regardless.
             code_challenge_methods_supported=methods or ("S256",),
             token_endpoint_auth_methods_supported=_strings(
                 document.get("token_endpoint_auth_methods_supported")
             ),
-            id_token_signing_alg_values_supported=_strings(
-                document.get("id_token_signing_alg_values_supported")
-            ),
+            id_token_signing_alg_values_supported=id_token_algs,
             authorization_response_iss_parameter_supported=iss_supported,
             revocation_body="json" if is_whop else "form",
             api_base_url=f"{issuer.rstrip('/')}/api/v1" if is_whop else None,
             raw=MappingProxyType(dict(document)),
+            # OpenID Connect Discovery requires the id_token algorithms; an RFC 8414
+            # document of an OAuth-only server names neither them nor the openid scope.
+            issues_id_tokens=bool(id_token_algs) or "openid" in scopes,
         )
 
 

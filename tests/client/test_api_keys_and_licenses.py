@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 import pytest
@@ -24,10 +28,17 @@ LICENSE = "L-ABCD-1234"
 VALIDATE = f"https://api.whop.com/api/v2/memberships/{LICENSE}/validate_license"
 
 
-def sent_headers(auth: httpx.Auth) -> httpx.Headers:
-    request = httpx.Request("GET", "https://api.example/x")
-    flow = auth.sync_auth_flow(request)
-    return next(flow).headers
+def sent_headers(auth: APIKeyAuth) -> httpx.Headers:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(record)
+    with httpx.Client(auth=auth, event_hooks=auth.event_hooks, transport=transport) as http:
+        http.get("https://api.whop.com/api/v1/me")  # the sync client takes the same hooks
+    return seen[0].headers
 
 
 def test_api_keys_go_in_a_bearer_authorization_header_by_default() -> None:
@@ -43,8 +54,9 @@ def test_another_header_name_carries_the_raw_key() -> None:
 
 async def test_the_auth_works_with_an_async_client(router: respx.MockRouter) -> None:
     route = router.get("https://api.example/v1/me").respond(200)
+    auth = APIKeyAuth(API_KEY, allowed_origins=["https://api.example"])
 
-    async with httpx.AsyncClient(auth=APIKeyAuth(API_KEY)) as http:
+    async with httpx.AsyncClient(auth=auth) as http:
         await http.get("https://api.example/v1/me")
 
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {API_KEY}"
@@ -190,3 +202,103 @@ async def test_the_base_url_must_be_https(base_url: str) -> None:
 async def test_an_empty_or_dot_segment_license_key_is_refused(key: str) -> None:
     with pytest.raises(ConfigurationError):
         await validate_license(key, api_key=API_KEY)
+
+
+@contextmanager
+def every_log_line() -> Iterator[list[str]]:
+    """Every record of every logger, at DEBUG, formatted with its logger's name."""
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(f"{record.name} {record.levelname} {record.getMessage()}")
+
+    handler = Keep(logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore", "whop_oauth")]
+    loggers += [
+        item
+        for item in logging.root.manager.loggerDict.values()
+        if isinstance(item, logging.Logger)
+    ]
+    saved = [(lg, lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    root_level = logging.root.level
+    for lg in loggers:
+        lg.setLevel(logging.NOTSET)
+        lg.propagate, lg.disabled = True, False
+    logging.root.addHandler(handler)
+    logging.root.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        logging.root.removeHandler(handler)
+        logging.root.setLevel(root_level)
+        for lg, level, propagate, disabled in saved:
+            lg.setLevel(level)
+            lg.propagate, lg.disabled = propagate, disabled
+
+
+@asynccontextmanager
+async def loopback_whop() -> AsyncIterator[str]:
+    """A real socket answering every request with 201, so httpcore logs its DEBUG lines."""
+    body = b'{"id":"mem_1"}'
+    answer = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+    answer += b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            writer.write(answer)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_no_log_line_of_any_logger_carries_the_license_key() -> None:
+    key = "LICENSE-9F3A-77C1-SECRET"
+    through_httpx = httpx.MockTransport(lambda request: httpx.Response(201, json={"id": "m"}))
+
+    with every_log_line() as lines:
+        async with httpx.AsyncClient(transport=through_httpx) as http:
+            assert (await validate_license(key, api_key=API_KEY, http_client=http)).valid
+        async with loopback_whop() as base:  # the real transport: httpcore's lines too
+            assert (await validate_license(key, api_key=API_KEY, base_url=base)).valid
+
+    text = "\n".join(lines)
+    assert key not in text
+    assert API_KEY not in text
+    httpx_lines = [line for line in lines if line.startswith("httpx INFO HTTP Request: POST")]
+    assert len(httpx_lines) == 2  # httpx did log both requests, with the key replaced
+    assert all("/memberships/<license key>/validate_license" in line for line in httpx_lines)
+    assert any(line.startswith("httpcore") for line in lines)
+
+
+async def test_the_redaction_comes_back_after_logging_is_reconfigured(
+    router: respx.MockRouter,
+) -> None:
+    router.post(VALIDATE).respond(201, json={"id": "mem_1"})
+    await validate_license(LICENSE, api_key=API_KEY)
+    logging.getLogger("httpx").filters.clear()  # e.g. an application's logging setup
+
+    with every_log_line() as lines:
+        await validate_license(LICENSE, api_key=API_KEY)
+
+    assert lines
+    assert LICENSE not in "\n".join(lines)
+
+
+async def test_the_api_key_goes_only_to_the_base_urls_origin(router: respx.MockRouter) -> None:
+    base = "https://sandbox-api.whop.com"
+    route = router.post(f"{base}/api/v2/memberships/{LICENSE}/validate_license").respond(201)
+
+    await validate_license(LICENSE, api_key=API_KEY, base_url=base)
+
+    assert route.calls.last.request.headers["Authorization"] == f"Bearer {API_KEY}"

@@ -215,6 +215,37 @@ async def test_introspection_without_an_endpoint_is_a_configuration_error(
         await client.introspect("at_1")
 
 
+@pytest.mark.parametrize(
+    ("token", "sent", "hint"),
+    [
+        (TOKEN, "rt_1", "refresh_token"),
+        (Token(access_token="at_only"), "at_only", "access_token"),
+    ],
+)
+async def test_introspecting_a_token_object_sends_its_refresh_or_access_token(
+    make_client: Make, router: respx.MockRouter, token: Token, sent: str, hint: str
+) -> None:
+    route = router.post(INTROSPECT).respond(200, json={"active": True})
+
+    assert await make_client().introspect(token, token_type_hint="ignored") == {"active": True}
+
+    body = form(route.calls.last.request)
+    assert (body["token"], body["token_type_hint"]) == (sent, hint)
+    assert "Token(" not in route.calls.last.request.content.decode()
+
+
+@pytest.mark.parametrize("token", [None, b"at_1", 42, {"token": "at_1"}])
+async def test_introspecting_anything_but_a_token_or_a_string_is_a_type_error(
+    make_client: Make, router: respx.MockRouter, token: object
+) -> None:
+    route = router.post(INTROSPECT).respond(200, json={"active": False})
+
+    with pytest.raises(TypeError, match="Token or a str"):
+        await make_client().introspect(token)  # type: ignore[arg-type]
+
+    assert route.call_count == 0
+
+
 async def test_userinfo_sends_the_bearer_header_and_returns_the_claims(
     make_client: Make, router: respx.MockRouter
 ) -> None:

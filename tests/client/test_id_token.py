@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -23,13 +24,16 @@ from client_support import (
     unsigned_token,
 )
 from joserfc import jwt
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from whop_oauth import (
+    WHOP,
     AuthorizationRequest,
     IdTokenError,
     InvalidResponseError,
     OAuthClient,
+    ProviderMetadata,
     Token,
 )
 
@@ -380,3 +384,102 @@ def test_id_token_helpers_make_real_signatures(
     decoded = jwt.decode(make_id_token(), public, algorithms=["ES256"])
 
     assert decoded.claims["aud"] == CLIENT_ID
+
+
+def sign_quietly(header: dict[str, Any], claims: dict[str, Any], key: OKPKey) -> str:
+    with warnings.catch_warnings():  # joserfc warns that the *name* EdDSA is deprecated
+        warnings.simplefilter("ignore", SecurityWarning)
+        return jwt.encode(header, claims, key, algorithms=[header["alg"]])
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "Ed25519"])
+async def test_an_id_token_signed_with_an_ed25519_key_verifies(
+    router: respx.MockRouter,
+    client: OAuthClient,
+    flow: AuthorizationRequest,
+    signing_key: ECKey,
+    alg: str,
+) -> None:
+    ed = OKPKey.generate_key("Ed25519", parameters={"kid": "ed1", "use": "sig"})
+    x25519 = OKPKey.generate_key("X25519", parameters={"kid": "x1"})  # ECDH: never picked
+    keys = [signing_key.as_dict(private=False), ed.as_dict(private=False)]
+    router.get(JWKS_URL).respond(200, json={"keys": [*keys, x25519.as_dict(private=False)]})
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "user_ed", "aud": CLIENT_ID, "exp": now + 300, "iat": now}
+
+    id_token = sign_quietly({"alg": alg, "kid": "ed1"}, {**claims, "nonce": flow.nonce}, ed)
+    token = await exchange_with(router, client, flow, id_token)
+
+    assert token.subject == "user_ed"
+    forged = sign_quietly({"alg": alg, "kid": "ed1"}, {**claims, "nonce": flow.nonce},
+                          OKPKey.generate_key("Ed25519"))  # fmt: skip
+    with pytest.raises(IdTokenError, match="does not verify"):
+        await exchange_with(router, client, client.authorization_request(), forged)
+
+
+async def test_an_ed25519_token_finds_no_key_in_an_ec_only_key_set(
+    router: respx.MockRouter,
+    jwks_route: respx.Route,
+    client: OAuthClient,
+    flow: AuthorizationRequest,
+) -> None:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "u", "aud": CLIENT_ID, "exp": now + 300, "iat": now}
+    id_token = sign_quietly({"alg": "EdDSA"}, {**claims, "nonce": flow.nonce},
+                            OKPKey.generate_key("Ed25519"))  # fmt: skip
+
+    with pytest.raises(IdTokenError, match="no key"):
+        await exchange_with(router, client, flow, id_token)
+
+
+async def test_an_openid_sign_in_answered_without_an_id_token_is_refused(
+    router: respx.MockRouter, jwks_route: respx.Route, client: OAuthClient
+) -> None:
+    token_route = router.post(TOKEN_URL).respond(200, json=token_body())  # no id_token
+    flow = client.authorization_request()
+    assert "openid" in flow.scope
+
+    with pytest.raises(IdTokenError, match="no id_token") as caught:
+        await client.exchange_code("code", flow)
+
+    assert token_route.call_count == 1
+    assert jwks_route.call_count == 0
+    assert "at_1" not in str(caught.value)
+
+
+async def test_no_id_token_is_required_without_openid_or_from_an_oauth_only_provider(
+    router: respx.MockRouter, make_client: Make
+) -> None:
+    router.post(TOKEN_URL).respond(200, json=token_body())
+    oauth_only = dataclasses.replace(METADATA, issues_id_tokens=False)
+
+    for client in (make_client(scope="profile email"), make_client(provider=oauth_only)):
+        token = await client.exchange_code("code", client.authorization_request())
+        assert token.access_token == "at_1"
+        assert token.id_token_claims == {}
+
+
+async def test_a_refresh_may_come_back_without_an_id_token(
+    router: respx.MockRouter, client: OAuthClient
+) -> None:
+    router.post(TOKEN_URL).respond(200, json=token_body(refresh_token="rt_2"))
+    signed_in = Token("at_0", refresh_token="rt_1", scopes=("openid",), id_token="x.y.z")
+
+    refreshed = await client.refresh(signed_in)  # OpenID Connect Core §12.2: optional
+
+    assert refreshed.access_token == "at_1"
+
+
+def test_discovery_marks_only_openid_providers_as_issuing_id_tokens() -> None:
+    base = {
+        "issuer": ISSUER,
+        "authorization_endpoint": f"{ISSUER}/authorize",
+        "token_endpoint": f"{ISSUER}/token",
+    }
+    oidc = {**base, "id_token_signing_alg_values_supported": ["ES256"]}
+    openid_scope = {**base, "scopes_supported": ["openid", "profile"]}
+
+    assert ProviderMetadata.from_document(oidc).issues_id_tokens
+    assert ProviderMetadata.from_document(openid_scope).issues_id_tokens
+    assert not ProviderMetadata.from_document(base).issues_id_tokens  # RFC 8414, OAuth only
+    assert WHOP.issues_id_tokens

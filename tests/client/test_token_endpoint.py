@@ -40,6 +40,8 @@ from whop_oauth import (
 )
 
 Make = Callable[..., OAuthClient]
+# Without openid no id_token is due, so token_body() (which has none) is a whole answer.
+NO_OPENID = "profile email"
 
 
 def refreshable(**overrides: object) -> Token:
@@ -58,7 +60,7 @@ async def test_code_exchange_sends_the_code_verifier_and_client_auth(
     make_client: Make, router: respx.MockRouter, method: str, secret: str | None
 ) -> None:
     route = router.post(TOKEN_URL).respond(200, json=token_body())
-    client = make_client(client_secret=secret, token_endpoint_auth_method=method)
+    client = make_client(client_secret=secret, token_endpoint_auth_method=method, scope=NO_OPENID)
     flow = client.authorization_request(company_id="biz_1")
 
     before = time.time()
@@ -213,7 +215,7 @@ async def test_the_json_encoding_sends_the_same_fields_as_json(
     make_client: Make, router: respx.MockRouter
 ) -> None:
     route = router.post(TOKEN_URL).respond(200, json=token_body())
-    client = make_client(client_secret=SECRET, token_request_encoding="json")
+    client = make_client(client_secret=SECRET, token_request_encoding="json", scope=NO_OPENID)
     flow = client.authorization_request()
 
     await client.exchange_code("the-code", flow)
@@ -271,7 +273,7 @@ async def test_a_code_exchange_is_retried_when_the_connection_was_never_made(
     route = router.post(TOKEN_URL).mock(
         side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=token_body())]
     )
-    client = make_client()
+    client = make_client(scope=NO_OPENID)
 
     token = await client.exchange_code("the-code", client.authorization_request())
 
@@ -449,7 +451,7 @@ async def test_complete_authorization_checks_the_callback_then_exchanges(
     make_client: Make, router: respx.MockRouter
 ) -> None:
     route = router.post(TOKEN_URL).respond(200, json=token_body())
-    client = make_client()
+    client = make_client(scope=NO_OPENID)
     flow = client.authorization_request()
 
     token = await client.complete_authorization(f"code=abc&state={flow.state}", flow)

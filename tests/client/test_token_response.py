@@ -129,7 +129,7 @@ async def test_a_token_response_without_refresh_token_or_expiry_still_works(
     make_client: Make, router: respx.MockRouter
 ) -> None:
     router.post(TOKEN_URL).respond(200, json={"access_token": "at_2", "token_type": "bearer"})
-    client = make_client()
+    client = make_client(scope="profile")  # openid would make an id_token due
 
     token = await client.exchange_code("c", client.authorization_request())
 

@@ -149,6 +149,14 @@ CONFIGURATIONS: list[tuple[str, Attempt]] = [
     ("an API key with a newline", lambda ctx: APIKeyAuth("key\r\nX-Evil: 1")),
     ("a header name with a colon", lambda ctx: APIKeyAuth("key", header="X-Key:")),
     (
+        "an API key bound to an http origin",
+        lambda ctx: APIKeyAuth("key", allowed_origins=["http://api.example"]),
+    ),
+    (
+        "an API key's origins as one string",
+        lambda ctx: APIKeyAuth("key", allowed_origins="https://api.whop.com"),
+    ),
+    (
         "a negative refresh leeway",
         lambda ctx: TokenManager(client()(ctx), MemoryTokenStore(), leeway=-1),
     ),
