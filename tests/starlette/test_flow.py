@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
 
 import httpx
-from starlette.requests import Request
 from starlette_support import Env, session_cookie_value
 
 
@@ -85,7 +83,8 @@ async def test_a_token_due_to_expire_is_refreshed_before_the_call(
     stored = await env.store.get(key)
     assert stored is not None
     old = stored.token
-    await env.store.put(key, dataclasses.replace(old, expires_at=time.time() + 5))
+    now = time.time()  # an hour-long token with 5 s left: inside the 60 s leeway
+    await env.store.put(key, dataclasses.replace(old, expires_at=now + 5, issued_at=now - 3595))
 
     assert (await browser.get("/me")).status_code == 200
 
@@ -110,31 +109,6 @@ async def test_two_tabs_signing_in_at_once_both_succeed(
     assert (first.status_code, first.headers["location"]) == (303, "/one")
     assert not [name for name in browser.cookies if name.startswith("whop_flow_")]
     assert (await browser.get("/")).json()["signed_in"] is True
-
-
-async def test_company_id_on_login_asks_for_a_company_grant_stored_under_that_tenant(
-    env: Env, browser: httpx.AsyncClient
-) -> None:
-    await env.sign_in(browser, company_id="biz_42")
-
-    assert (await browser.get("/")).json()["tenant"] == "biz_42"
-    stored = await env.store.get(env.client.token_key("user_mock1", "biz_42"))
-    assert stored is not None
-    assert stored.token.company_id == "biz_42"
-    assert [grant.company_id for grant in env.mock.grants] == ["biz_42"]
-
-
-async def test_a_tenant_resolver_decides_where_the_grant_is_stored(
-    env_factory: Callable[..., Env],
-) -> None:
-    async def by_host(request: Request) -> str:
-        return f"tenant-{request.url.hostname}"
-
-    env = env_factory(tenant_resolver=by_host)
-    async with env.browser() as browser:
-        await env.sign_in(browser)
-        assert (await browser.get("/")).json()["tenant"] == "tenant-127.0.0.1"
-    assert await env.store.get(env.client.token_key("user_mock1", "tenant-127.0.0.1"))
 
 
 async def test_the_session_cookie_never_holds_a_token(env: Env, browser: httpx.AsyncClient) -> None:
