@@ -1,85 +1,52 @@
-"""Fixtures for the store tests: a real redis-server, stores of every backend, a provider."""
+"""Fixtures for the store tests: real redis-server and PostgreSQL servers, stores of every
+backend, a provider."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import time
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from stores_support import FaultyProvider, StoreFactory, Workers, make_client, serve_provider
 
 from whop_oauth import OAuthClient, generate_encryption_key, open_store
 from whop_oauth.stores import TokenStore
 from whop_oauth.testing import MockWhop
 
-REDIS_SERVER = "/usr/bin/redis-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# tests/support holds helpers shared by several test folders (no conftest reaches it).
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+from postgres_server import PostgresServer, run_postgres_server
+from redis_server import flush, run_redis_server
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free loopback port, for the whole session; yields its URL."""
-    binary = REDIS_SERVER if os.path.exists(REDIS_SERVER) else shutil.which("redis-server")
-    if binary is None:
-        pytest.fail(
-            "redis-server is not installed: run `make system-deps` (apt-get install redis-server)"
-        )
-    workdir = tmp_path_factory.mktemp("redis")
-    for _ in range(3):  # another process may take the free port before redis binds it
-        port = _free_port()
-        args = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        process = subprocess.Popen(
-            [*args, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 10
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.01)
-        client.close()
-        if process.poll() is None:
-            break
-    else:
-        pytest.fail("redis-server did not start")
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with run_redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture
 def redis_url(redis_server: str) -> str:
     """The session's Redis, emptied for this test."""
-    client = redis.Redis.from_url(redis_server)
-    client.flushall()
-    client.close()
+    flush(redis_server)
     return redis_server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL (Debian's package) on a free loopback port, for the whole session."""
+    with run_postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The session's PostgreSQL, with every schema a test made dropped; yields its URL."""
+    postgres_server.reset()
+    return postgres_server.url
 
 
 @pytest.fixture
@@ -94,6 +61,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return "memory://"
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'tokens.db'}"
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
     return str(request.getfixturevalue("redis_url"))
 
 
@@ -150,9 +119,11 @@ def client(mock: FaultyProvider, mock_http: httpx.AsyncClient) -> OAuthClient:
 
 @pytest.fixture
 def shared_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store several processes can share: a SQLite file, or the session's Redis."""
+    """A store several processes can share: a SQLite file, the session's Redis or PostgreSQL."""
     if backend == "redis":
         return str(request.getfixturevalue("redis_url"))
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
     return f"sqlite:///{tmp_path}/tokens.db"
 
 
