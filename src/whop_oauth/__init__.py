@@ -70,6 +70,9 @@ from ._errors import (
     StateMismatchError as StateMismatchError,
 )
 from ._errors import (
+    TenantNotConfirmed as TenantNotConfirmed,
+)
+from ._errors import (
     TokenStoreError as TokenStoreError,
 )
 from ._errors import (
@@ -98,6 +101,7 @@ from ._metadata import (
 )
 from ._registration import register_client as register_client
 from ._settings import Settings as Settings
+from ._tenants import prove_tenant as prove_tenant
 from ._token import DEFAULT_TENANT as DEFAULT_TENANT
 from ._token import Token as Token
 from ._token import TokenKey as TokenKey
@@ -142,6 +146,7 @@ __all__ = [
     "SignInRequired",
     "StaleWriteError",
     "StateMismatchError",
+    "TenantNotConfirmed",
     "Token",
     "TokenKey",
     "TokenManager",
@@ -151,6 +156,7 @@ __all__ = [
     "WhopOAuthError",
     "generate_encryption_key",
     "open_store",
+    "prove_tenant",
     "register_client",
     "validate_license",
     "whop_metadata",

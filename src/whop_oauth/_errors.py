@@ -20,6 +20,7 @@ Every error the library raises derives from ``WhopOAuthError``::
     ├── InvalidResponseError          (not JSON, missing fields, wrong types, too large)
     ├── IdTokenError                  (signature, iss, aud, exp, nonce ...)
     ├── DiscoveryError                (metadata document unusable or for another issuer)
+    ├── TenantNotConfirmed            (nothing the provider said proves the sign-in's tenant)
     ├── SignInRequired                (the user has to go through the flow again)
     │   ├── NoGrantError              (nothing stored for this tenant and user)
     │   └── InvalidGrantError
@@ -59,6 +60,7 @@ __all__ = [
     "SignInRequired",
     "StaleWriteError",
     "StateMismatchError",
+    "TenantNotConfirmed",
     "TokenStoreError",
     "TransportError",
     "WhopOAuthError",
@@ -191,6 +193,18 @@ class IdTokenError(WhopOAuthError):
 
 class DiscoveryError(WhopOAuthError):
     """The provider metadata document is unusable or belongs to another issuer."""
+
+
+class TenantNotConfirmed(WhopOAuthError):
+    """A sign-in asked for a company (tenant) that the provider did not confirm.
+
+    ``company_id`` on a login URL is user input: the user can edit or drop it on
+    the authorize page. The tenant a sign-in is stored under must come from the
+    provider (a field of its token response, an id_token claim) or from the app's
+    ``tenant_verifier``; when neither names one, the sign-in fails with this.
+
+    >>> raise TenantNotConfirmed("Whop did not confirm company biz_1")  # doctest: +SKIP
+    """
 
 
 class SignInRequired(WhopOAuthError):

@@ -56,7 +56,9 @@ class Token:
 
     ``expires_at`` is a Unix time computed when the response was received, or
     ``None`` when the provider sent no ``expires_in``. The repr never shows a
-    token value.
+    token value. ``company_id`` is the company sent again on refresh: at first
+    what the login *asked* for (user input). ``granted_company_id`` is what the
+    provider's token response itself named, if it named one.
 
     >>> token = Token(access_token="at", token_type="Bearer", expires_at=time.time() + 3600)
     >>> token.is_expired()
@@ -74,6 +76,7 @@ class Token:
     )
     company_id: str | None = None
     issued_at: float = field(default_factory=time.time)
+    granted_company_id: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id_token_claims, MappingProxyType):
@@ -115,6 +118,7 @@ class Token:
             new,
             refresh_token=new.refresh_token or self.refresh_token,
             company_id=new.company_id or self.company_id,
+            granted_company_id=new.granted_company_id or self.granted_company_id,
             id_token=new.id_token or self.id_token,
             id_token_claims=new.id_token_claims or self.id_token_claims,
             scopes=new.scopes or self.scopes,
@@ -132,6 +136,7 @@ class Token:
             "id_token_claims": dict(self.id_token_claims),
             "company_id": self.company_id,
             "issued_at": self.issued_at,
+            "granted_company_id": self.granted_company_id,
         }
 
     @classmethod
@@ -152,6 +157,7 @@ class Token:
                 id_token_claims=dict(data.get("id_token_claims") or {}),
                 company_id=data.get("company_id") or None,
                 issued_at=float(data.get("issued_at") or time.time()),
+                granted_company_id=data.get("granted_company_id") or None,
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a serialised Token: {type(exc).__name__}") from None

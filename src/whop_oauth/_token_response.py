@@ -193,4 +193,6 @@ def parse_token_response(
         id_token=_optional_string(body, "id_token", response),
         company_id=company_id,
         issued_at=received_at,
+        # Whop documents no such field; a provider that sends one confirms the grant's company.
+        granted_company_id=_optional_string(body, "company_id", response),
     )

@@ -72,7 +72,7 @@ async def test_the_session_cookie_is_http_only_lax_and_not_secure_on_plain_http(
     assert "Max-Age=0" in next(v for k, v in cookies.items() if k.startswith("whop_flow_"))
 
 
-async def test_https_sites_get_secure_cookies_with_host_and_secure_prefixes(
+async def test_https_sites_get_host_prefixed_cookies_at_the_root_without_a_domain(
     env_factory: Callable[..., Env],
 ) -> None:
     env = env_factory(redirect_uri="https://app.test/auth/callback", client_id="app_web")
@@ -85,11 +85,29 @@ async def test_https_sites_get_secure_cookies_with_host_and_secure_prefixes(
         page = (await browser.get("/")).json()
 
     (flow_name, flow_header), = flow.items()
-    assert flow_name.startswith("__Secure-whop_flow_")
-    assert "secure" in attributes(flow_header)
-    assert "secure" in attributes(session)
-    assert "; Path=/;" in session
+    deleted = set_cookies(callback)[flow_name]
+    # __Host-: a sibling subdomain cannot plant either cookie (RFC 6265bis §4.1.3.2), and a
+    # browser only accepts the deletion with the same Secure, Path=/ and no Domain.
+    assert flow_name.startswith("__Host-whop_flow_")
+    for header in (flow_header, session, deleted):
+        assert "secure" in attributes(header)
+        assert "domain" not in attributes(header)
+        assert "; Path=/;" in header
+    assert "Max-Age=0" in deleted
     assert page["signed_in"] is True
+
+
+async def test_https_flow_cookies_stay_at_the_root_when_the_app_is_mounted_under_a_prefix(
+    env_factory: Callable[..., Env],
+) -> None:
+    env = env_factory(redirect_uri="https://app.test/sub/auth/callback", client_id="app_web")
+    env.mock.add_client(MockClient("app_web", redirect_uris=["https://app.test/sub/auth/callback"]))
+    transport = httpx.ASGITransport(app=env.app, root_path="/sub")
+    async with httpx.AsyncClient(transport=transport, base_url="https://app.test") as browser:
+        login = await browser.get("/sub/auth/login")
+
+    (header,) = set_cookies(login).values()
+    assert "; Path=/;" in header  # a __Host- cookie with any other Path is refused
 
 
 async def test_a_tampered_session_cookie_means_signed_out_and_is_deleted(

@@ -11,7 +11,7 @@ async def home(request):
 """
 
 from ._auth import ErrorHandler as ErrorHandler
-from ._auth import TenantResolver as TenantResolver
+from ._auth import TenantVerifier as TenantVerifier
 from ._auth import WhopAuth as WhopAuth
 from ._backend import WhopAuthBackend as WhopAuthBackend
 from ._backend import WhopUser as WhopUser
@@ -27,7 +27,7 @@ from ._redirects import safe_return_path as safe_return_path
 __all__ = [
     "ErrorHandler",
     "SessionData",
-    "TenantResolver",
+    "TenantVerifier",
     "UserHTTPClient",
     "WhopAuth",
     "WhopAuthBackend",

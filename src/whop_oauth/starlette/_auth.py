@@ -18,9 +18,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import ConfigurationError, WhopOAuthError
-from .._token import DEFAULT_TENANT
+from .._tenants import TenantVerifier
 from ._cookies import (
-    MAX_ID_LENGTH,
     CookieCodec,
     SessionData,
     cookie_header,
@@ -36,12 +35,10 @@ if TYPE_CHECKING:
     from .._client import OAuthClient
     from .._manager import TokenManager
 
-__all__ = ["ErrorHandler", "TenantResolver", "WhopAuth"]
+__all__ = ["ErrorHandler", "TenantVerifier", "WhopAuth"]
 
 logger = logging.getLogger("whop_oauth.starlette")
 
-#: ``request -> tenant`` (sync or async), called on the login request.
-TenantResolver = Callable[[Request], str | Awaitable[str]]
 #: ``(request, error, suggested_status) -> response`` (sync or async) for failed sign-ins.
 ErrorHandler = Callable[[Request, WhopOAuthError, int], Response | Awaitable[Response]]
 
@@ -62,8 +59,9 @@ class WhopAuth:
 
     ``secret_keys`` sign the cookies: the first signs, all verify (put a new key
     first to rotate). The login request's ``?company_id=biz_...`` asks for a
-    company-scoped grant, and by default names the tenant the token is stored
-    under (else ``DEFAULT_TENANT``); ``tenant_resolver`` decides otherwise.
+    company-scoped grant; the tenant the token is stored under is what the
+    provider confirmed, or what ``tenant_verifier`` (``async (token) -> tenant``)
+    returns (see ``whop_oauth.prove_tenant``).
     ``callback_path`` defaults to the path of the client's ``redirect_uri``;
     ``cookie_secure`` to whether that URI is https.
 
@@ -77,7 +75,7 @@ class WhopAuth:
         manager: TokenManager,
         *,
         secret_keys: Sequence[str | Secret],
-        tenant_resolver: TenantResolver | None = None,
+        tenant_verifier: TenantVerifier | None = None,
         login_path: str = "/auth/login",
         callback_path: str | None = None,
         logout_path: str = "/auth/logout",
@@ -95,18 +93,22 @@ class WhopAuth:
         self.callback_path = _check_path("callback_path", callback_path or redirect.path or "/")
         self.logout_path = _check_path("logout_path", logout_path)
         self.home_path = _check_path("home_path", home_path)
-        self.tenant_resolver = tenant_resolver
+        self.tenant_verifier = tenant_verifier
         self.error_handler = error_handler
         self.cookie_secure = redirect.scheme == "https" if cookie_secure is None else cookie_secure
         self.session_max_age = session_max_age
         self.flow_max_age = FLOW_MAX_AGE
         #: Origins this site is reached at: return URLs and logout Origin headers must match.
         self.origins = frozenset({origin_of(client.redirect_uri)})
-        # __Host- needs Secure and Path=/. Flow cookies are sent only under the path
-        # shared by login and callback, so login can see (and cap) the flows in progress.
-        self.session_cookie = ("__Host-" if self.cookie_secure else "") + "whop_session"
-        self._flow_prefix = ("__Secure-" if self.cookie_secure else "") + "whop_flow_"
-        self._flow_path = posixpath.commonpath([self.login_path, self.callback_path])
+        # __Host- (Secure, Path=/, no Domain): no sibling subdomain can plant one, so a
+        # flow cookie proves the flow began in this browser (login CSRF by cookie tossing).
+        # On http no prefix exists; flow cookies then stay under the path login and
+        # callback share, so login can see (and cap) the flows in progress.
+        prefix = "__Host-" if self.cookie_secure else ""
+        self.session_cookie = prefix + "whop_session"
+        self._flow_prefix = prefix + "whop_flow_"
+        shared = posixpath.commonpath([self.login_path, self.callback_path])
+        self._flow_path = "/" if self.cookie_secure else shared
         self._http = http_client
         self._owns_http = http_client is None
         self._endpoints = AuthEndpoints(self)
@@ -177,7 +179,7 @@ class WhopAuth:
 
     def flow_cookie_header(self, conn: HTTPConnection, name: str, value: str | None) -> str:
         """``Set-Cookie`` for a flow cookie, or deleting it for ``None``."""
-        root = conn.scope.get("root_path", "").rstrip("/")
+        root = "" if self.cookie_secure else conn.scope.get("root_path", "").rstrip("/")
         path = root + self._flow_path if self._flow_path != "/" else root or "/"
         return cookie_header(
             name,
@@ -207,19 +209,6 @@ class WhopAuth:
         return dead + [name for _, name in live[:excess]]
 
     # -- decisions the app can change -------------------------------------------
-
-    async def resolve_tenant(self, request: Request, company_id: str | None) -> str:
-        """The tenant a new sign-in is stored under (see the class docstring)."""
-        if self.tenant_resolver is None:
-            return company_id or DEFAULT_TENANT
-        tenant = self.tenant_resolver(request)
-        if inspect.isawaitable(tenant):
-            tenant = await tenant
-        if not isinstance(tenant, str) or not tenant or len(tenant) > MAX_ID_LENGTH:
-            raise ConfigurationError(
-                f"tenant_resolver must return a non-empty string (<= {MAX_ID_LENGTH} characters)"
-            )
-        return tenant
 
     async def error_response(self, request: Request, error: WhopOAuthError) -> Response:
         """The answer to a failed sign-in: the app's ``error_handler`` or the default page."""

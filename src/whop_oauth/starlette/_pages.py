@@ -16,6 +16,7 @@ from .._errors import (
     RateLimitedError,
     ServerUnavailableError,
     StateMismatchError,
+    TenantNotConfirmed,
     TokenStoreError,
     TransportError,
     WhopOAuthError,
@@ -33,14 +34,17 @@ def status_for(error: WhopOAuthError) -> int:
     """The HTTP status that describes ``error`` to the browser.
 
     400: the callback was refused (denied, bad or replayed state, code rejected);
-    502: the provider answered something unusable; 503: it is unavailable, rate
-    limited, or our token store is; 504: it did not answer in time.
+    403: the company the sign-in asked for was not confirmed; 502: the provider
+    answered something unusable; 503: it is unavailable, rate limited, or our
+    token store is; 504: it did not answer in time.
 
     >>> status_for(StateMismatchError("replayed"))
     400
     """
     if isinstance(error, AuthorizationResponseError | InvalidGrantError):
         return 400
+    if isinstance(error, TenantNotConfirmed):
+        return 403
     if isinstance(error, TransportError):
         timed_out = isinstance(error.__cause__, httpx.TimeoutException)
         return 504 if timed_out else 503
@@ -69,6 +73,11 @@ def _describe(error: WhopOAuthError) -> tuple[str, str]:
         return "Sign-in failed", "The answer from Whop was not valid. Please start again."
     if isinstance(error, InvalidGrantError):
         return "Sign-in expired", "The sign-in code was refused (it may have expired)."
+    if isinstance(error, TenantNotConfirmed):
+        return (
+            "Company not confirmed",
+            "Whop did not confirm access to the company this sign-in asked for.",
+        )
     if isinstance(error, TransportError):
         return "Whop did not answer", "We could not reach Whop in time. Please try again."
     if isinstance(error, TokenStoreError):

@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from .._authorize import AuthorizationRequest
 from .._errors import InvalidResponseError, StateMismatchError, WhopOAuthError
+from .._tenants import prove_tenant
 from .._token import Token
 from ._cookies import MAX_ID_LENGTH, SessionData
 from ._pages import NO_CACHE_HEADERS
@@ -50,15 +51,15 @@ class AuthEndpoints:
         company_id = request.query_params.get("company_id")
         if company_id is not None and not _COMPANY_ID.fullmatch(company_id):
             company_id = None  # not a company id: ignore it rather than forward it
+        # company_id is only a wish: the tenant is decided at the callback, from the provider.
         try:
-            tenant = await auth.resolve_tenant(request, company_id)
             await auth.client.load_metadata()
             flow = auth.client.authorization_request(company_id=company_id, next_path=next_path)
         except WhopOAuthError as exc:
             return await auth.error_response(request, exc)
         name = auth.flow_cookie_name(flow.state)
         assert name is not None  # the client's states are long URL-safe tokens
-        value = auth.codec.dumps_flow({"flow": flow.to_dict(), "tenant": tenant})
+        value = auth.codec.dumps_flow({"flow": flow.to_dict()})
         response = RedirectResponse(flow.url, status_code=303, headers=NO_CACHE_HEADERS)
         for stale in auth.stale_flow_cookies(request):
             response.headers.append("Set-Cookie", auth.flow_cookie_header(request, stale, None))
@@ -73,9 +74,9 @@ class AuthEndpoints:
         name = auth.flow_cookie_name(request.query_params.get("state") or "")
         raw = request.cookies.get(name) if name is not None else None
         try:
-            flow, tenant = self._read_flow(raw)
+            flow = self._read_flow(raw)
             token = await auth.client.complete_authorization(request.url.query, flow)
-            session = await self._sign_in(token, tenant, flow)
+            session = await self._sign_in(token, flow)
         except WhopOAuthError as exc:
             response = await auth.error_response(request, exc)
         else:
@@ -87,29 +88,25 @@ class AuthEndpoints:
             response.headers.append("Set-Cookie", auth.flow_cookie_header(request, name, None))
         return response
 
-    def _read_flow(self, raw: str | None) -> tuple[AuthorizationRequest, str]:
+    def _read_flow(self, raw: str | None) -> AuthorizationRequest:
         max_age = self.auth.flow_max_age
         data = None if raw is None else self.auth.codec.loads_flow(raw, max_age=max_age)
         if data is None:
             raise StateMismatchError("no sign-in with this state is in progress in this browser")
-        tenant = data.get("tenant")
         try:
             flow = AuthorizationRequest.from_dict(data.get("flow") or {})
         except ValueError:
             flow = None
-        if flow is None or not isinstance(tenant, str) or not tenant:
+        if flow is None:
             raise StateMismatchError("the sign-in cookie is not a usable flow")
-        return flow, tenant
+        return flow
 
-    async def _sign_in(self, token: Token, tenant: str, flow: AuthorizationRequest) -> SessionData:
-        auth = self.auth
+    async def _sign_in(self, token: Token, flow: AuthorizationRequest) -> SessionData:
         try:
-            claims = await self._claims(token)
-            user = claims.get("sub")
-            if not isinstance(user, str) or not user or len(user) > MAX_ID_LENGTH:
-                raise InvalidResponseError("the provider did not say who signed in (sub)")
-            await auth.manager.save(token, user=user, tenant=tenant)
-        except WhopOAuthError:
+            claims, user, tenant, token = await self._owner(token)
+            await self.auth.manager.save(token, user=user, tenant=tenant)
+        except Exception:
+            # Also when the app's tenant_verifier fails: nothing stored, nothing left live.
             await self._discard(token)
             raise
         return SessionData.new(
@@ -120,6 +117,16 @@ class AuthEndpoints:
             email=_text(claims.get("email")),
             picture=_picture(claims.get("picture")),
         )
+
+    async def _owner(self, token: Token) -> tuple[Mapping[str, Any], str, str, Token]:
+        """``(claims, user, tenant, token)``: who signed in, for which proven tenant."""
+        claims = await self._claims(token)
+        user = claims.get("sub")
+        if not isinstance(user, str) or not user or len(user) > MAX_ID_LENGTH:
+            raise InvalidResponseError("the provider did not say who signed in (sub)")
+        # The tenant is what the provider (or the app's verifier) confirmed for this grant.
+        tenant, token = await prove_tenant(token, self.auth.tenant_verifier)
+        return claims, user, tenant, token
 
     async def _claims(self, token: Token) -> Mapping[str, Any]:
         claims = token.id_token_claims

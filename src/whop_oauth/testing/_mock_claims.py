@@ -83,8 +83,13 @@ def token_response(
     nonce: str | None,
     now: int,
     ttl: int,
+    company_echo: Collection[str] = (),
 ) -> dict[str, Any]:
-    """A fresh token response: JWT access token, opaque refresh token, id_token if openid."""
+    """A fresh token response: JWT access token, opaque refresh token, id_token if openid.
+
+    The granted company is named in the response body and the id_token only where
+    ``company_echo`` says so (Whop documents neither).
+    """
     access_claims = access_token_claims(issuer, grant, scope, now=now, lifetime=ttl)
     body: dict[str, Any] = {
         "access_token": keys.sign(access_claims, typ="at+jwt"),
@@ -93,6 +98,8 @@ def token_response(
         "refresh_token": secrets.token_urlsafe(48),
         "scope": " ".join(scope),
     }
+    if grant.company_id is not None and "token_response" in company_echo:
+        body["company_id"] = grant.company_id
     if "openid" in scope:
         claims = id_token_claims(
             issuer=issuer,
@@ -104,6 +111,8 @@ def token_response(
             nonce=nonce,
             auth_time=grant.auth_time,
         )
+        if grant.company_id is not None and "id_token" in company_echo:
+            claims["company_id"] = grant.company_id
         body["id_token"] = keys.sign(claims)
     return body
 

@@ -63,8 +63,11 @@ class ProviderState:
         access_ttl: int,
         refresh_ttl: int | None,
         code_ttl: int,
+        company_echo: frozenset[str] = frozenset(),
     ) -> None:
         self.issuer = issuer
+        #: Where the granted company is named: "token_response", "id_token", "introspection".
+        self.company_echo = company_echo
         self.keys = keys
         self.clock = clock
         self.lock = threading.Lock()
@@ -201,7 +204,8 @@ class ProviderState:
         now = self.clock()
         user = self.users[grant.user_id]
         body = token_response(
-            self.keys, self.issuer, grant, user, scope, nonce=nonce, now=int(now), ttl=access_ttl
+            self.keys, self.issuer, grant, user, scope, nonce=nonce, now=int(now), ttl=access_ttl,
+            company_echo=self.company_echo,
         )
         access = Access(grant.grant_id, scope, int(now), now + access_ttl)
         self._access[digest(body["access_token"])] = access
@@ -263,7 +267,7 @@ class ProviderState:
                 body["scope"] = " ".join(grant.scope)
                 if refresh.expires_at is not None:
                     body["exp"] = int(refresh.expires_at)
-            if grant.company_id is not None:
+            if grant.company_id is not None and "introspection" in self.company_echo:
                 body["company_id"] = grant.company_id
             return body if body["active"] else {"active": False}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
@@ -24,7 +24,10 @@ from ._mock_model import MockClient, MockGrant, MockStats, MockUser, avatar_data
 from ._mock_records import AuthorizationRequest, parse_scope
 from ._mock_state import ProviderState
 
-__all__ = ["MockWhop"]
+__all__ = ["COMPANY_ECHO_PLACES", "MockWhop"]
+
+#: Where the mock can name a grant's company (``MockWhop(company_echo=...)``).
+COMPANY_ECHO_PLACES = frozenset({"token_response", "id_token", "introspection"})
 
 DEFAULT_CLIENT = MockClient("app_mock", name="Mock App")
 DEFAULT_USER = MockUser(
@@ -51,6 +54,14 @@ class MockWhop:
     On a real loopback port, with a matching issuer: ``with MockWhop.on_free_port() as mock``.
     ``/oauth/authorize`` approves at once as ``login_as``'s user, unless ``consent=True``
     (then it shows an Approve / Deny page) or ``deny_next()`` was called.
+
+    A ``company_id`` on the authorize URL makes the grant company-scoped (refresh
+    must name it again), as at Whop. Whop documents no answer that echoes the
+    company back, so the mock names it only at ``company_echo``: by default in
+    introspection (an endpoint Whop does not document either), and, if asked, in
+    the token response (``"token_response"``) or the id_token (``"id_token"``).
+    Its JWT access tokens always carry a ``company_id`` claim (whop_oauth never
+    reads it).
     """
 
     def __init__(
@@ -64,6 +75,7 @@ class MockWhop:
         code_ttl: int = 300,
         consent: bool = False,
         clock: Callable[[], float] = time.time,
+        company_echo: Collection[str] = ("introspection",),
     ) -> None:
         issuer = issuer.rstrip("/")
         if urlsplit(issuer).scheme not in ("http", "https"):
@@ -71,6 +83,9 @@ class MockWhop:
         users = list(users) if users is not None else [DEFAULT_USER]
         if not users:
             raise ValueError("a MockWhop needs at least one user")
+        echo = frozenset(company_echo)
+        if isinstance(company_echo, str) or not echo <= COMPANY_ECHO_PLACES:
+            raise ValueError(f"company_echo takes places among {sorted(COMPANY_ECHO_PLACES)}")
         self._issuer = issuer
         self._keys = SigningKeys()
         self._faults = Faults()
@@ -83,6 +98,7 @@ class MockWhop:
             access_ttl=access_token_ttl,
             refresh_ttl=refresh_token_ttl,
             code_ttl=code_ttl,
+            company_echo=echo,
         )
         endpoints = Endpoints(
             self._state, self._faults, consent=consent, discovery=self.discovery_document
