@@ -26,15 +26,26 @@ from whop_oauth import OAuthClient, Token, whop_metadata
 from whop_oauth.stores import TokenStore
 from whop_oauth.testing import MockWhop
 
-#: Every backend; Redis ones need the session's real redis-server.
-BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+#: Every backend; Redis and PostgreSQL ones need the session's real servers.
+BACKENDS = [
+    "memory",
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+#: The backends several processes can share.
+SHARED_BACKENDS = [
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
 StoreFactory = Callable[..., Awaitable[TokenStore]]
 
 CLIENT_ID = "app_mock"
 REDIRECT_URI = "http://127.0.0.1/callback"
 USER = "user_mock1"
 
-Action = Literal["stall", "reset"]
+Action = Literal["stall", "reset", "slow"]
 
 
 class FaultyProvider:
@@ -43,14 +54,16 @@ class FaultyProvider:
 
     - ``stall``: hold the request until the client hangs up (a timeout, or a killed
       process), then drop it unanswered;
-    - ``reset``: start a response, send half a body, and cut the connection.
+    - ``reset``: start a response, send half a body, and cut the connection;
+    - ``slow``: process the request normally, but only ``slow_seconds`` after it came.
     """
 
     def __init__(self, mock: MockWhop) -> None:
         self.mock = mock
         self._actions: deque[Action] = deque()
         self._lock = threading.Lock()
-        self.stalled = threading.Event()  #: set when a stalled request has arrived
+        self.stalled = threading.Event()  #: set when a stalled or slowed request has arrived
+        self.slow_seconds = 1.0
 
     def next_token_request(self, action: Action) -> None:
         with self._lock:
@@ -71,6 +84,9 @@ class FaultyProvider:
                 while (await receive())["type"] != "http.disconnect":
                     pass
             return
+        if action == "slow":
+            self.stalled.set()
+            await anyio.sleep(self.slow_seconds)
         if action == "reset":
             await _drain(receive)
             headers = [(b"content-type", b"application/json"), (b"content-length", b"300")]

@@ -43,6 +43,7 @@ async def test_sqlite_urls_take_relative_and_absolute_paths(
     [
         "sqlite:///tokens.db",
         "redis://127.0.0.1:1/0",
+        "postgresql://u:p@127.0.0.1:1/db",
     ],
 )
 def test_persistent_stores_refuse_to_open_without_encryption_keys(
@@ -59,13 +60,15 @@ def test_persistent_stores_refuse_to_open_without_encryption_keys(
     [
         ("", "looks like"),
         ("tokens.db", "looks like"),
-        ("postgres://admin:hunter2-secret@db:5432/x", "unknown token store scheme 'postgres'"),
+        ("mysql://admin:hunter2-secret@db:3306/x", "unknown token store scheme 'mysql'"),
         ("mem://", "unknown token store scheme"),
         ("memory://somewhere", "just memory://"),
         ("sqlite://host/tokens.db", "sqlite:///relative.db"),
         ("sqlite:///", "needs a file name"),
         ("sqlite:///dir/", "needs a file name"),
         ("redis://:hunter2-secret@127.0.0.1:notaport/0", "malformed"),
+        ("postgresql://admin:hunter2-secret@db:notaport/x", "malformed"),
+        ("postgres://admin:hunter2-secret@db:5432/x?sslmode", "PostgreSQL URL is malformed"),
     ],
 )
 def test_malformed_urls_fail_clearly_and_never_echo_a_password(url: str, message: str) -> None:
@@ -78,6 +81,8 @@ def test_malformed_urls_fail_clearly_and_never_echo_a_password(url: str, message
 def test_unknown_options_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="unknown memory store option"):
         open_store("memory://", colour="blue")
+    with pytest.raises(ConfigurationError, match="unknown postgres store option"):
+        open_store("postgresql://db/x", encryption_keys=[generate_encryption_key()], prefix="x")
 
 
 def test_generated_keys_are_distinct_32_byte_keys() -> None:

@@ -10,6 +10,7 @@ import signal
 import httpx
 import pytest
 from stores_support import (
+    SHARED_BACKENDS,
     USER,
     FaultyProvider,
     StoreFactory,
@@ -25,7 +26,7 @@ LEASE = 2.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize("backend", SHARED_BACKENDS)
 async def test_a_killed_lock_holder_delays_the_next_refresh_only_until_its_lease_ends(
     shared_url: str,
     keys: list[str],

@@ -27,6 +27,7 @@ from ._memory import MemoryTokenStore as MemoryTokenStore
 from ._sqlite import SQLiteTokenStore as SQLiteTokenStore
 
 if TYPE_CHECKING:
+    from ._postgres import PostgresTokenStore as PostgresTokenStore
     from ._redis import RedisTokenStore as RedisTokenStore
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "LeaseLock",
     "LeaseLocking",
     "MemoryTokenStore",
+    "PostgresTokenStore",
     "RedisTokenStore",
     "SQLiteTokenStore",
     "StoredToken",
@@ -45,20 +47,29 @@ __all__ = [
     "open_store",
 ]
 
-_SCHEMES = "memory://, sqlite:///relative.db, sqlite:////abs/path.db, redis:// or rediss://"
+_SCHEMES = (
+    "memory://, sqlite:///relative.db, sqlite:////abs/path.db, redis:// or rediss://, "
+    "postgresql://user:password@host:5432/db"
+)
 _OPTIONS = {
     "memory": {"retention"},
     "sqlite": {"retention", "cleanup_interval", "busy_timeout"},
     "redis": {"retention", "prefix", "max_connections"},
+    "postgres": {"retention", "cleanup_interval", "schema", "max_connections", "timeout"},
 }
+_KINDS = {"redis": "redis", "rediss": "redis", "postgresql": "postgres", "postgres": "postgres"}
 
 
 def __getattr__(name: str) -> Any:
-    # redis is an optional extra: import it only when the Redis store is asked for.
+    # redis and psycopg are optional extras: imported only when their store is asked for.
     if name == "RedisTokenStore":
         from ._redis import RedisTokenStore
 
         return RedisTokenStore
+    if name == "PostgresTokenStore":
+        from ._postgres import PostgresTokenStore
+
+        return PostgresTokenStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -70,7 +81,10 @@ def open_store(
     ``memory://`` keeps grants in this process. ``sqlite:///tokens.db`` (relative) or
     ``sqlite:////var/lib/app/tokens.db`` (absolute) is the embedded default, safe for
     the processes of one host. ``redis://host:6379/0`` (or ``rediss://``) serves
-    several machines. SQLite and Redis require ``encryption_keys`` (see
+    several machines, and ``postgresql://user:password@host:5432/db`` (or
+    ``postgres://``) keeps grants in the application's PostgreSQL, in a schema of
+    their own (``schema=``, default ``whop_oauth``). SQLite, Redis and PostgreSQL
+    require ``encryption_keys`` (see
     ``generate_encryption_key``): the first encrypts, any of them decrypts.
     ``options`` go to the backend (``retention=`` seconds for every backend).
 
@@ -78,7 +92,7 @@ def open_store(
     <MemoryTokenStore grants=0>
     """
     parts = _split(url)
-    kind = "redis" if parts.scheme in ("redis", "rediss") else parts.scheme
+    kind = _KINDS.get(parts.scheme, parts.scheme)
     unknown = set(options) - _OPTIONS[kind]
     if unknown:
         raise ConfigurationError(f"unknown {kind} store option(s): {', '.join(sorted(unknown))}")
@@ -91,6 +105,8 @@ def open_store(
     cipher = _cipher(encryption_keys, kind)
     if kind == "sqlite":
         return SQLiteTokenStore(_sqlite_path(parts), cipher=cipher, **options)
+    if kind == "postgres":
+        return _open_postgres(url, cipher, options)
     from ._redis import RedisTokenStore
 
     try:
@@ -109,11 +125,21 @@ def _split(url: object) -> SplitResult:
         raise ConfigurationError(
             f"the token store URL is malformed (expected {_SCHEMES})"
         ) from None
-    if parts.scheme not in ("memory", "sqlite", "redis", "rediss"):
+    if parts.scheme not in ("memory", "sqlite", *_KINDS):
         # Only the scheme is echoed: the rest of a URL may hold a password.
         scheme = parts.scheme if parts.scheme.isalnum() else "?"
         raise ConfigurationError(f"unknown token store scheme {scheme!r}: use {_SCHEMES}")
     return parts
+
+
+def _open_postgres(url: str, cipher: TokenCipher, options: dict[str, Any]) -> TokenStore:
+    try:
+        from ._postgres import PostgresTokenStore
+    except ImportError:
+        raise ConfigurationError(
+            "the PostgreSQL store needs psycopg: pip install 'whop-oauth[postgres]'"
+        ) from None
+    return PostgresTokenStore(url, cipher=cipher, **options)
 
 
 def _sqlite_path(parts: SplitResult) -> str:
