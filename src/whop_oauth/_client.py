@@ -17,6 +17,7 @@ from ._authorize import (
     normalise_scope,
 )
 from ._callback import CallbackParams, parse_callback
+from ._client_auth import AuthMethod, ClientAuth
 from ._discovery import SingleFlightCache, check_endpoints, discover
 from ._errors import (
     ConfigurationError,
@@ -29,14 +30,13 @@ from ._http import (
     IDEMPOTENT,
     NEVER_RESEND,
     NO_REPLAY,
-    AuthMethod,
-    ClientAuth,
     HttpSender,
     RetryPolicy,
     check_url,
 )
 from ._id_token import IdTokenValidator, refuse_missing_id_token
 from ._metadata import WHOP, ProviderMetadata
+from ._no_cookies import new_http_client
 from ._token import DEFAULT_TENANT, Token, TokenKey
 from ._token_response import json_object, parse_token_response, raise_for_status
 
@@ -50,6 +50,12 @@ class OAuthClient:
 
     Make one per app and keep it for the life of the process; it holds the HTTP
     connection pool and the metadata and JWKS caches.
+
+    Every call to the provider is bounded: each attempt (connect, send, the whole
+    answer) by ``timeout`` seconds, and the call with its retries and the waits
+    between them by ``deadline`` (default ``2 * timeout``). The HTTP client it makes
+    keeps no cookies, and an injected ``http_client``'s cookie jar is neither sent
+    nor filled: these requests carry users' grants.
 
     >>> client = OAuthClient(client_id="app_123", redirect_uri="https://app.example/cb")
     >>> flow = client.authorization_request()  # send the browser to flow.url
@@ -67,6 +73,7 @@ class OAuthClient:
         scope: str | Sequence[str] = "openid profile email",
         http_client: httpx.AsyncClient | None = None,
         timeout: float = 10.0,
+        deadline: float | None = None,
         max_retries: int = 2,
         discovery_ttl: float = 3600.0,
         token_request_encoding: Encoding = "form",  # noqa: S107 - an encoding name
@@ -96,12 +103,13 @@ class OAuthClient:
             ensure_s256(provider)
             self._static, self._issuer = provider, provider.issuer
         # Everything is checked before an HTTP client exists, so a bad config leaks none.
-        HttpSender.check_limits(timeout, max_retries, max_response_bytes)
+        HttpSender.check_limits(timeout, max_retries, max_response_bytes, deadline)
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient()
+        self._http = http_client if http_client is not None else new_http_client()
         self._sender = HttpSender(
             self._http,
             timeout=timeout,
+            deadline=deadline,
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
         )
@@ -115,6 +123,19 @@ class OAuthClient:
     @property
     def issuer(self) -> str:
         return self._issuer
+
+    @property
+    def deadline(self) -> float:
+        """The longest any one call to the provider can take, all attempts and waits included.
+
+        One call is one HTTP exchange with retries (a token request, a revocation, a
+        discovery or JWKS fetch); ``refresh()`` may add a discovery before its token
+        request and a JWKS fetch after it when those caches are cold.
+
+        >>> OAuthClient(client_id="app_1", redirect_uri="https://a.example/cb", timeout=5).deadline
+        10.0
+        """
+        return self._sender.deadline
 
     @property
     def metadata(self) -> ProviderMetadata:

@@ -1,4 +1,4 @@
-"""Sending requests to the provider: timeouts, retries only where safe, a body cap.
+"""Sending requests to the provider: deadlines, retries only where safe, a body cap.
 
 Every httpx exception the library can meet is translated here, and only here.
 Retry rules follow what a repeated request could do on the server:
@@ -12,40 +12,44 @@ Retry rules follow what a repeated request could do on the server:
   detection revoke the whole grant.
 * ``IDEMPOTENT`` (revoke, introspect, userinfo, discovery, JWKS, licenses):
   connection errors, timeouts, resets, 5xx and 429.
+
+Time is bounded twice. httpx's timeouts apply to each connect, write and read, so
+a server sending one byte per read timeout would hold a request forever; each
+attempt therefore runs under an overall ``timeout``, and the whole call (attempts
+and the waits between them) under ``deadline``: no wait is started that would end
+past it, and an attempt gets at most what is left. An attempt cut off by the
+overall timeout may have reached the server, so only ``IDEMPOTENT`` retries it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import functools
 import ipaddress
 import logging
+import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
-from urllib.parse import quote_plus
+from typing import Any
 
 import httpx
-from starlette.datastructures import Secret
 
 from ._errors import ConfigurationError, InvalidResponseError, TransportError
 from ._token_response import parse_retry_after
+from ._wire import send_once
 
 __all__ = [
     "IDEMPOTENT",
     "NEVER_RESEND",
     "NO_REPLAY",
-    "ClientAuth",
     "HttpSender",
     "RetryPolicy",
     "check_url",
 ]
 
 logger = logging.getLogger("whop_oauth.http")
-
-AuthMethod = Literal["client_secret_post", "client_secret_basic", "none"]
 
 # Errors raised before a byte of the request left this process.
 _NOTHING_SENT: tuple[type[httpx.TransportError], ...] = (
@@ -58,8 +62,6 @@ _MAY_HAVE_ARRIVED: tuple[type[httpx.TransportError], ...] = (
     httpx.NetworkError,
     httpx.RemoteProtocolError,
 )
-# Headers describing the wire encoding of a body we have already decoded.
-_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class RetryPolicy:
     name: str
     transport_errors: tuple[type[httpx.TransportError], ...]
     retry_statuses: frozenset[int]
+    #: Whether an attempt that may have reached the server can be sent again.
+    may_resend: bool = False
 
 
 # Answers saying the request was not acted on (RFC 6585 §4, RFC 9110 §15.6.4).
@@ -76,13 +80,21 @@ _NOT_ACTED_ON = frozenset({429, 503})
 NEVER_RESEND = RetryPolicy("never-resend", _NOTHING_SENT, retry_statuses=frozenset())
 NO_REPLAY = RetryPolicy("no-replay", _NOTHING_SENT, retry_statuses=_NOT_ACTED_ON)
 IDEMPOTENT = RetryPolicy(
-    "idempotent", _MAY_HAVE_ARRIVED, retry_statuses=frozenset({429, *range(500, 600)})
+    "idempotent",
+    _MAY_HAVE_ARRIVED,
+    retry_statuses=frozenset({429, *range(500, 600)}),
+    may_resend=True,
 )
 
 
 async def _sleep(seconds: float) -> None:
     # Module-level so tests can replace the wait without touching asyncio itself.
     await asyncio.sleep(seconds)
+
+
+def _now() -> float:
+    # Module-level so tests that replace ``_sleep`` can move this clock along with it.
+    return time.monotonic()
 
 
 def check_url(url: str, what: str, *, allow_insecure_http: bool = False) -> str:
@@ -109,59 +121,30 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class ClientAuth:
-    """How the client authenticates at the token, revocation and introspection endpoints."""
-
-    client_id: str
-    secret: Secret | None
-    method: AuthMethod
-
-    @classmethod
-    def build(cls, client_id: str, secret: str | None, method: str | None) -> ClientAuth:
-        """Default: ``client_secret_post`` with a secret, ``none`` without; refuse mismatches."""
-        if method is None:
-            method = "client_secret_post" if secret else "none"
-        if method not in get_args(AuthMethod):
-            raise ConfigurationError(f"unknown token_endpoint_auth_method {method!r}")
-        if method == "none" and secret:
-            raise ConfigurationError("token_endpoint_auth_method 'none' given with a client_secret")
-        if method != "none" and not secret:
-            raise ConfigurationError(f"token_endpoint_auth_method {method!r} needs a client_secret")
-        return cls(client_id, Secret(secret) if secret else None, cast(AuthMethod, method))
-
-    def apply(self, body: dict[str, str], headers: dict[str, str]) -> None:
-        """Add the credentials to a request body and headers, per the method.
-
-        ``client_id`` always goes in the body: Whop lists it as a parameter of every
-        token request, and RFC 6749 allows it alongside HTTP Basic.
-        """
-        body["client_id"] = self.client_id
-        if self.method == "client_secret_basic":
-            assert self.secret is not None
-            # RFC 6749 §2.3.1: each part form-urlencoded before base64.
-            pair = f"{quote_plus(self.client_id)}:{quote_plus(str(self.secret))}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        elif self.method == "client_secret_post":
-            assert self.secret is not None
-            body["client_secret"] = str(self.secret)
-
-
 class HttpSender:
-    """Sends one logical request with the retry policy, timeout and body cap applied."""
+    """Sends one logical request with the retry policy, deadlines and body cap applied.
+
+    Each attempt (connect, send, headers and the capped body) gets at most
+    ``timeout`` seconds in all; the whole call, retries and their waits included,
+    at most ``deadline`` seconds (default: twice ``timeout``).
+
+    >>> sender = HttpSender(httpx.AsyncClient(), timeout=5.0, deadline=12.0)
+    >>> response = await sender.send("GET", url, what="jwks", policy=IDEMPOTENT)  # doctest: +SKIP
+    """
 
     def __init__(
         self,
         client: httpx.AsyncClient,
         *,
         timeout: float = 10.0,
+        deadline: float | None = None,
         max_retries: int = 2,
         max_response_bytes: int = 1_000_000,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
         max_retry_after: float = 10.0,
     ) -> None:
-        self.check_limits(timeout, max_retries, max_response_bytes)
+        self.deadline = self.check_limits(timeout, max_retries, max_response_bytes, deadline)
         self.client = client
         self.timeout = timeout
         self.max_retries = max_retries
@@ -171,10 +154,20 @@ class HttpSender:
         self.max_retry_after = max_retry_after
 
     @staticmethod
-    def check_limits(timeout: float, max_retries: int, max_response_bytes: int) -> None:
-        """Refuse limits that cannot work (called before any client is made)."""
-        if max_retries < 0 or timeout <= 0 or max_response_bytes <= 0:
+    def check_limits(
+        timeout: float, max_retries: int, max_response_bytes: int, deadline: float | None = None
+    ) -> float:
+        """Refuse limits that cannot work (called before any client is made).
+
+        Returns the deadline, ``2 * timeout`` when none is given.
+        """
+        if max_retries < 0 or not _seconds(timeout) or max_response_bytes <= 0:
             raise ConfigurationError("timeout, max_retries and max_response_bytes must be positive")
+        if deadline is None:
+            return 2 * timeout
+        if not _seconds(deadline) or deadline < timeout:
+            raise ConfigurationError("deadline must be a number of seconds >= timeout")
+        return deadline
 
     async def send(
         self,
@@ -195,31 +188,66 @@ class HttpSender:
         the status. ``what`` names the operation in logs and messages; ``log_url``
         replaces the URL in logs when its path holds a secret.
         """
+        once = functools.partial(
+            send_once,
+            self.client,
+            method,
+            url,
+            headers=headers,
+            data=data,
+            json=json,
+            auth=auth,
+            max_bytes=self.max_response_bytes,
+        )
+        deadline_at = _now() + self.deadline
         attempt = 0
         while True:
-            started = time.monotonic()
-            try:
-                response = await self._attempt(method, url, headers, data, json, auth)
-            except policy.transport_errors as exc:
-                if attempt >= self.max_retries:
-                    raise _transport_error(what, url, exc) from exc
-                delay = self._delay(attempt, None)
-                logger.debug("%s: %s, retrying in %.2fs", what, type(exc).__name__, delay)
-            except httpx.DecodingError as exc:
-                raise InvalidResponseError(
-                    f"{what}: the response body could not be decoded"
-                ) from exc
-            except httpx.TransportError as exc:
-                raise _transport_error(what, url, exc) from exc
+            started = _now()
+            outcome = await self._try(once, min(self.timeout, deadline_at - started), what)
+            if isinstance(outcome, httpx.Response):
+                _log(what, log_url or url, outcome.status_code, started)
+                delay = self._retry_delay(outcome, attempt, policy)
+                if delay is None or not self._time_for_retry(delay, deadline_at):
+                    return outcome
+                reason = f"HTTP {outcome.status_code}"
             else:
-                _log(what, log_url or url, response.status_code, started)
-                retry_in = self._retry_delay(response, attempt, policy)
-                if retry_in is None:
-                    return response
-                delay = retry_in
-                logger.debug("%s: HTTP %d, retrying in %.2fs", what, response.status_code, delay)
+                failure = outcome.error(what, url, self.deadline if attempt else outcome.budget)
+                delay = self._delay(attempt, None)
+                if (
+                    not outcome.retryable(policy)
+                    or attempt >= self.max_retries
+                    or not self._time_for_retry(delay, deadline_at)
+                ):
+                    raise failure from outcome.cause
+                reason = type(outcome.cause).__name__
+            logger.debug("%s: %s, retrying in %.2fs", what, reason, delay)
             await _sleep(delay)
             attempt += 1
+
+    async def _try(
+        self, once: Callable[..., Awaitable[httpx.Response]], budget: float, what: str
+    ) -> httpx.Response | _Failure:
+        """One attempt under the overall ``budget``: the response, or why there is none."""
+        # httpx applies its connect limit to TCP and to TLS separately: at two fifths of
+        # the budget each, a stuck connection fails as httpx's ConnectTimeout before the
+        # overall limit, so it stays retry-safe (nothing was sent) and httpcore closes
+        # the socket, which it does not when a TLS handshake is cancelled from outside.
+        setup = budget * 0.4
+        io_timeout = httpx.Timeout(self.timeout, connect=setup, pool=setup)
+        try:
+            async with asyncio.timeout(budget):
+                return await once(io_timeout=io_timeout)
+        except TimeoutError as exc:  # the overall limit, after the request may have left
+            return _Failure(exc, budget, timed_out=True)
+        except httpx.DecodingError as exc:
+            raise InvalidResponseError(f"{what}: the response body could not be decoded") from exc
+        except httpx.TransportError as exc:
+            return _Failure(exc, budget, timed_out=False)
+
+    def _time_for_retry(self, delay: float, deadline_at: float) -> bool:
+        # After the wait, an attempt needs a useful slice of time (a tenth of the
+        # timeout): a sliver would only send a request whose answer we cannot wait for.
+        return _now() + delay + self.timeout / 10 <= deadline_at
 
     def _retry_delay(
         self, response: httpx.Response, attempt: int, policy: RetryPolicy
@@ -238,47 +266,6 @@ class HttpSender:
         ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
         return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not crypto
 
-    async def _attempt(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        data: Mapping[str, str] | None,
-        json: Any,
-        auth: httpx.Auth | None,
-    ) -> httpx.Response:
-        request = self.client.build_request(
-            method, url, headers=headers, data=data, json=json, timeout=self.timeout
-        )
-        # Redirects are never followed: a token request or a bearer must not travel on.
-        response = await self.client.send(
-            request, stream=True, follow_redirects=False, auth=auth or httpx.USE_CLIENT_DEFAULT
-        )
-        try:
-            body = await self._read_capped(response)
-        finally:
-            await response.aclose()
-        headers_out = [
-            (k, v) for k, v in response.headers.multi_items() if k.lower() not in _WIRE_HEADERS
-        ]
-        return httpx.Response(
-            response.status_code, headers=headers_out, content=body, request=response.request
-        )
-
-    async def _read_capped(self, response: httpx.Response) -> bytes:
-        cap = self.max_response_bytes
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise InvalidResponseError(f"response larger than {cap} bytes", response=response)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise InvalidResponseError(f"response larger than {cap} bytes", response=response)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
 
 def _endpoint(url: str) -> str:
     # Query strings are left out of logs and messages: they can carry credentials.
@@ -286,10 +273,37 @@ def _endpoint(url: str) -> str:
 
 
 def _log(what: str, url: str, status: int, started: float) -> None:
-    elapsed_ms = (time.monotonic() - started) * 1000
+    elapsed_ms = (_now() - started) * 1000
     logger.debug("%s %s -> HTTP %d in %.0f ms", what, _endpoint(url), status, elapsed_ms)
 
 
 def _transport_error(what: str, url: str, exc: Exception) -> TransportError:
     host = httpx.URL(url).host
     return TransportError(f"{what}: {type(exc).__name__} talking to {host}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """An attempt that ended without a response."""
+
+    cause: Exception
+    budget: float
+    timed_out: bool  # by the overall limit, not one of httpx's
+
+    def retryable(self, policy: RetryPolicy) -> bool:
+        if self.timed_out:
+            return policy.may_resend
+        return isinstance(self.cause, policy.transport_errors)
+
+    def error(self, what: str, url: str, seconds: float) -> TransportError:
+        if not self.timed_out:
+            return _transport_error(what, url, self.cause)
+        host = httpx.URL(url).host
+        return TransportError(f"{what}: no complete answer from {host} within {seconds:.3g} s")
+
+
+def _seconds(value: object) -> bool:
+    """A positive, finite number of seconds (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and value > 0

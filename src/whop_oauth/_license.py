@@ -21,6 +21,7 @@ import httpx
 from ._api_keys import APIKeyAuth
 from ._errors import ConfigurationError, ServerUnavailableError
 from ._http import IDEMPOTENT, HttpSender, check_url
+from ._no_cookies import new_http_client
 from ._token_response import json_object, raise_for_status
 
 __all__ = ["LicenseResult", "validate_license"]
@@ -90,7 +91,7 @@ async def validate_license(
     url = f"{base}/api/v2/memberships/{quote(license_key, safe='')}/validate_license"
     auth = APIKeyAuth(api_key, allowed_origins=[base], allow_insecure_http=allow_insecure_http)
     _install_log_redaction()
-    client = http_client if http_client is not None else httpx.AsyncClient()
+    client = http_client if http_client is not None else new_http_client()
     try:
         sender = HttpSender(client, timeout=timeout)
         response = await sender.send(

@@ -10,6 +10,7 @@ import httpx
 from ._errors import ConfigurationError, InvalidResponseError
 from ._http import NEVER_RESEND, HttpSender
 from ._metadata import ProviderMetadata
+from ._no_cookies import new_http_client
 from ._token_response import json_object, raise_for_status
 
 __all__ = ["register_client"]
@@ -51,7 +52,7 @@ async def register_client(
     headers = {"Accept": "application/json"}
     if initial_access_token:
         headers["Authorization"] = f"Bearer {initial_access_token}"
-    client = http_client if http_client is not None else httpx.AsyncClient()
+    client = http_client if http_client is not None else new_http_client()
     try:
         sender = HttpSender(client, timeout=timeout)
         response = await sender.send(

@@ -140,8 +140,14 @@ async def _rig(
         httpx.AsyncClient(transport=healthy) as ok,
     ):
         options = {"client_id": CLIENT, "redirect_uri": REDIRECT_URI, "max_retries": 2}
+        # A deadline with room for every retry and its backoff: these rows count retries;
+        # tests/client/test_deadlines.py shows the deadline cutting them short.
         client = OAuthClient(
-            provider=metadata, http_client=http, timeout=request_timeout, **options
+            provider=metadata,
+            http_client=http,
+            timeout=request_timeout,
+            deadline=20 * request_timeout,
+            **options,
         )
         checker = OAuthClient(provider=mock.metadata, http_client=ok, **options)
         store = SpyStore()

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .._errors import ConfigurationError, WhopOAuthError
+from .._no_cookies import new_http_client, without_cookies
 from .._tenants import TenantVerifier
 from ._cookies import (
     CookieCodec,
@@ -133,10 +134,15 @@ class WhopAuth:
 
     @property
     def http_client(self) -> httpx.AsyncClient:
-        """The one pooled client every user's API calls share (made on first use)."""
+        """The one pooled client every user's API calls share (made on first use).
+
+        It keeps no cookies: a cookie the provider sets on one user's answer must not
+        ride on the next user's request. An injected client is used through a view
+        that shares its connection pool but neither sends nor keeps its cookies.
+        """
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
-        return self._http
+            self._http = new_http_client(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        return without_cookies(self._http)
 
     async def aclose(self) -> None:
         """Close the shared HTTP client if this object made it."""
