@@ -24,6 +24,10 @@ from ._lease import LeaseBackend as LeaseBackend
 from ._lease import LeaseLock as LeaseLock
 from ._lease import LeaseLocking as LeaseLocking
 from ._memory import MemoryTokenStore as MemoryTokenStore
+from ._sessions import SessionRecord as SessionRecord
+from ._sessions import SessionStore as SessionStore
+from ._sessions import flow_hash as flow_hash
+from ._sessions import session_hash as session_hash
 from ._sqlite import SQLiteTokenStore as SQLiteTokenStore
 
 if TYPE_CHECKING:
@@ -40,11 +44,15 @@ __all__ = [
     "PostgresTokenStore",
     "RedisTokenStore",
     "SQLiteTokenStore",
+    "SessionRecord",
+    "SessionStore",
     "StoredToken",
     "TokenCipher",
     "TokenStore",
+    "flow_hash",
     "generate_encryption_key",
     "open_store",
+    "session_hash",
 ]
 
 _SCHEMES = (

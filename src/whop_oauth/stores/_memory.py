@@ -9,6 +9,7 @@ from .._errors import StaleWriteError
 from .._token import Token, TokenKey
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
 from ._lease import LeaseLocking, ReleaseSignals, next_generation
+from ._sessions import MemorySessions
 
 __all__ = ["MemoryTokenStore"]
 
@@ -19,8 +20,9 @@ class _Row:
     purge_at: float
 
 
-class MemoryTokenStore(LeaseLocking):
-    """Grants in a dict, with the same versions and lease lock as the other stores.
+class MemoryTokenStore(LeaseLocking, MemorySessions):
+    """Grants and session records in dicts, with the same versions and lease lock as the
+    other stores.
 
     Nothing survives a restart and nothing is shared between processes: use SQLite
     or Redis for anything with more than one worker.
@@ -39,6 +41,7 @@ class MemoryTokenStore(LeaseLocking):
         self._retention = retention
         self._next_cleanup = 0.0
         self._last_version = 0
+        self._init_sessions()
 
     def __repr__(self) -> str:
         return f"<MemoryTokenStore grants={len(self._rows)}>"
@@ -102,7 +105,8 @@ class MemoryTokenStore(LeaseLocking):
         return True
 
     def cleanup(self, now: float | None = None) -> int:
-        """Remove grants past their retention and expired leases; returns grants removed."""
+        """Remove grants past their retention, expired leases, sessions and spent flows;
+        returns grants removed."""
         now = time.time() if now is None else now
         dead = [key for key, row in self._rows.items() if row.purge_at <= now]
         for key in dead:
@@ -112,12 +116,14 @@ class MemoryTokenStore(LeaseLocking):
             del self._leases[key]
             self._generations.pop(key, None)  # generations stay above the clock anyway
         self._next_cleanup = now + 3600.0
+        self._sweep_sessions(now, force=True)
         return len(dead)
 
     async def aclose(self) -> None:
         self._rows.clear()
         self._leases.clear()
         self._generations.clear()
+        self._init_sessions()
 
     def _version(self, key: TokenKey) -> int:
         row = self._rows.get(key)

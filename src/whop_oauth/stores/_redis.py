@@ -15,6 +15,7 @@ from .._token import Token, TokenKey
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals
+from ._redis_sessions import RedisSessions
 
 __all__ = ["RedisTokenStore"]
 
@@ -74,8 +75,9 @@ def _name(key: TokenKey, kind: str, prefix: str) -> str:
     return f"{prefix}:{tenant}:{issuer}:{client_id}:{user}:{kind}"
 
 
-class RedisTokenStore(LeaseLocking):
-    """Grants in Redis hashes (encrypted), leases as ``SET NX PX`` keys.
+class RedisTokenStore(LeaseLocking, RedisSessions):
+    """Grants in Redis hashes (encrypted), leases as ``SET NX PX`` keys, and the session
+    records and spent flows of ``SessionStore`` (see ``RedisSessions``; all expire by TTL).
 
     Keys are ``whop_oauth:{tenant}:{issuer}:{client_id}:{user}:grant`` (and ``:lock``,
     ``:generation``), each part percent-escaped. Grant keys carry a TTL (the

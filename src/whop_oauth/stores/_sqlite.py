@@ -18,6 +18,7 @@ from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals, next_generation
 from ._sqlite_file import create_owner_only, open_schema
+from ._sqlite_sessions import SQLiteSessions, sweep_sessions
 
 __all__ = ["SQLiteTokenStore"]
 
@@ -57,8 +58,9 @@ _FENCE = (
 _LEASE_ROW_RETENTION = 24 * 3600.0
 
 
-class SQLiteTokenStore(LeaseLocking):
-    """Grants in a SQLite file (WAL), encrypted, with a lease table for refresh locks.
+class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
+    """Grants in a SQLite file (WAL), encrypted, with a lease table for refresh locks,
+    and the session records and spent flows of ``SessionStore``.
 
     Several processes on one host may open the same file, at any moment, and exit
     at any moment: no descriptor of the database is ever opened or closed outside
@@ -173,8 +175,7 @@ class SQLiteTokenStore(LeaseLocking):
             raise StaleWriteError("a newer holder took the refresh lock: this write was fenced")
         if version < 0:
             raise StaleWriteError
-        if time.time() >= self._next_cleanup:
-            await self.cleanup()
+        await self._maybe_cleanup()
         return StoredToken(token, version)
 
     async def delete(self, key: TokenKey, *, expected_version: int | None = None) -> bool:
@@ -211,8 +212,13 @@ class SQLiteTokenStore(LeaseLocking):
     async def release_lease(self, key: TokenKey, holder: str) -> bool:
         return await self._write(lambda conn: _changed(conn, _LEASE_RELEASE, (*key.parts, holder)))
 
+    async def _maybe_cleanup(self) -> None:
+        if time.time() >= self._next_cleanup:
+            await self.cleanup()
+
     async def cleanup(self) -> int:
-        """Delete grants past their retention and old lease rows; returns grants deleted."""
+        """Delete grants past their retention, old lease rows, expired sessions and
+        spent flows; returns grants deleted."""
 
         def work(conn: sqlite3.Connection) -> int:
             now = time.time()
@@ -222,6 +228,7 @@ class SQLiteTokenStore(LeaseLocking):
                     "DELETE FROM whop_oauth_leases WHERE expires_at <= ?",
                     (now - _LEASE_ROW_RETENTION,),
                 )
+                sweep_sessions(conn, now)
                 return gone.rowcount
 
         self._next_cleanup = time.time() + self._cleanup_interval

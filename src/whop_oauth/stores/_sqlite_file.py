@@ -19,8 +19,9 @@ import time
 
 __all__ = ["SCHEMA_VERSION", "create_owner_only", "open_schema"]
 
-#: 1: whop_oauth 0.1 (lock rows without generations); 2: fenced leases, versioned AAD.
-SCHEMA_VERSION = 2
+#: 1: whop_oauth 0.1 (lock rows without generations); 2: fenced leases, versioned AAD;
+#: 3: server-side session records and spent sign-in flows (new tables only).
+SCHEMA_VERSION = 3
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS whop_oauth_schema (
@@ -39,6 +40,19 @@ _TABLES = (
     ) WITHOUT ROWID""",
     # 0.1's lock table had no generations: its rows cannot fence anything.
     "DROP TABLE IF EXISTS whop_oauth_locks",
+    # 3: sessions by the SHA-256 of their id (never the id), and spent flows by that of state.
+    """CREATE TABLE IF NOT EXISTS whop_oauth_sessions (
+        id_hash TEXT PRIMARY KEY, tenant TEXT NOT NULL, user TEXT NOT NULL,
+        issuer TEXT NOT NULL, client_id TEXT NOT NULL,
+        created_at REAL NOT NULL, expires_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS whop_oauth_sessions_key
+        ON whop_oauth_sessions (tenant, user, issuer, client_id)""",
+    "CREATE INDEX IF NOT EXISTS whop_oauth_sessions_expiry ON whop_oauth_sessions (expires_at)",
+    """CREATE TABLE IF NOT EXISTS whop_oauth_flows (
+        state_hash TEXT PRIMARY KEY, expires_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS whop_oauth_flows_expiry ON whop_oauth_flows (expires_at)",
 )
 
 
