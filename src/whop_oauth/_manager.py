@@ -22,9 +22,13 @@ from ._errors import (
     WhopOAuthError,
 )
 from ._hooks import DeletionReason, RefreshHooks, RefreshInfo, call_hook, report_failure
+from ._manager_sessions import SessionGrants
+from ._revocations import Revocations
+from ._session_registry import SessionRegistry
 from ._token import DEFAULT_TENANT, Token, TokenKey
 from .stores._base import StoredToken, TokenStore
 from .stores._lease import Lease
+from .stores._sessions import SessionStore
 
 if TYPE_CHECKING:
     from ._user_auth import UserTokenAuth
@@ -59,7 +63,7 @@ class RefreshingClient(Protocol):
     async def revoke(self, token: Token) -> object: ...
 
 
-class TokenManager:
+class TokenManager(SessionGrants):
     """Hands out valid access tokens; refreshes each grant at most once at a time.
 
     Keep one per app for the life of the process. Within the process, concurrent
@@ -72,6 +76,12 @@ class TokenManager:
 
     A token is refreshed when less than ``leeway`` seconds, or a quarter of its
     granted lifetime if that is shorter, are left.
+
+    One grant per (tenant, user), shared by that user's sessions and background
+    jobs: ``save`` revokes the grant it replaces, and ``end_session`` (sign-out)
+    revokes the grant when the user's last live session ends, unless
+    ``keep_grants_for_background=True``. Sessions live in ``session_store``
+    (default: the token store, when it is a ``SessionStore`` as every built-in is).
 
     ```python
     manager = TokenManager(client, open_store("sqlite:///tokens.db", encryption_keys=[key]))
@@ -94,6 +104,8 @@ class TokenManager:
         undecryptable: Literal["raise", "delete"] = "raise",
         failure_backoff: float = 5.0,
         cache_ttl: float = 5.0,
+        keep_grants_for_background: bool = False,
+        session_store: SessionStore | None = None,
     ) -> None:
         durations = (leeway, lock_timeout, failure_backoff, cache_ttl)
         if lock_lease <= 0 or min(durations) < 0:
@@ -117,6 +129,12 @@ class TokenManager:
         # call skips the store. Refreshes always re-read the store, never this.
         self._cache_ttl = cache_ttl
         self._cache: dict[TokenKey, tuple[Token, float]] = {}
+        self.keep_grants_for_background = keep_grants_for_background
+        sessions = store if session_store is None else session_store
+        self._sessions = (
+            SessionRegistry(sessions, ttl=cache_ttl) if isinstance(sessions, SessionStore) else None
+        )
+        self._revocations = Revocations(client, budget=min(self._request_budget, 5.0))
 
     def __repr__(self) -> str:
         return f"<TokenManager client_id={self.client.client_id!r} store={self.store!r}>"
@@ -126,10 +144,23 @@ class TokenManager:
         return self.client.token_key(user, tenant)
 
     async def save(self, token: Token, *, user: str, tenant: str = DEFAULT_TENANT) -> None:
-        """Store a grant after sign-in, replacing any earlier one for the user."""
+        """Store a grant after sign-in; the grant it replaces is revoked at the provider.
+
+        The new grant is stored first (under the refresh lock, so no refresh of the old
+        one is lost in between); a failed revocation is logged and retried later, and
+        never fails the sign-in.
+        """
         key = self.key(user=user, tenant=tenant)
         self._cache.pop(key, None)
-        await self.store.put(key, token)
+        async with self.store.lock(key, lease=self._lease, timeout=self._lock_timeout) as lease:
+            try:
+                replaced = await self.store.get(key)
+            except DecryptionError:
+                replaced = None  # unreadable: nothing to revoke with; overwritten below
+            await self.store.put(key, token, fence=lease.generation)
+        self._cache.pop(key, None)
+        if replaced is not None and replaced.token.refresh_token != token.refresh_token:
+            await self._revocations.revoke(replaced.token, reason="replaced")
 
     async def get_token(self, *, user: str, tenant: str = DEFAULT_TENANT) -> Token:
         """A token valid for at least ``leeway`` seconds, refreshed if needed.
@@ -192,7 +223,7 @@ class TokenManager:
             stored = None  # nothing to revoke with; the row goes anyway
         try:
             if stored is not None:
-                await self._revoke_quietly(stored.token)
+                await self._revocations.revoke(stored.token, reason="signed-out")
         finally:
             deleted = await self.store.delete(key)
         if deleted:
