@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from whop_oauth import OAuthClient, Token, TokenKey, TokenManager, WhopOAuthError
 from whop_oauth.starlette import WhopAuth, current_user, user_http_client
-from whop_oauth.stores import Lease, MemoryTokenStore, StoredToken, TokenStore
+from whop_oauth.stores import Lease, MemoryTokenStore, SessionStore, StoredToken, TokenStore
 from whop_oauth.testing import MockClient, MockWhop
 
 APP_ORIGIN = "http://127.0.0.1:8000"
@@ -216,7 +216,8 @@ def build_app(
         **client_options,  # type: ignore[arg-type]
     )
     spy = SpyStore(store)
-    manager = TokenManager(client, spy)
+    assert isinstance(spy.inner, SessionStore)  # the spy records grant writes only
+    manager = TokenManager(client, spy, session_store=spy.inner)
     errors: list[WhopOAuthError] = []
 
     def on_error(request: Request, error: WhopOAuthError, status: int) -> Response:

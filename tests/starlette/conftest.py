@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from starlette_support import Env, make_env
 
+from whop_oauth import generate_encryption_key, open_store
+from whop_oauth.stores import TokenStore
 from whop_oauth.testing import MockWhop
+
+# tests/support holds helpers shared by several test folders (no conftest reaches it).
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+from redis_server import flush, run_redis_server
 
 
 @pytest.fixture
@@ -44,3 +52,31 @@ def env_factory(
 async def browser(env: Env) -> AsyncIterator[httpx.AsyncClient]:
     async with env.browser() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with run_redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def shared_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Callable[[], TokenStore]]:
+    """Opens handles on one SQLite file or one (emptied) Redis, as each worker would."""
+    if request.param == "redis":
+        url = str(request.getfixturevalue("redis_server"))
+        flush(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    keys = [generate_encryption_key()]
+    opened: list[TokenStore] = []
+
+    def handle() -> TokenStore:
+        opened.append(open_store(url, encryption_keys=keys))
+        return opened[-1]
+
+    yield handle
+    for store in opened:
+        await store.aclose()

@@ -114,6 +114,7 @@ def make_env(
     store: MemoryTokenStore | None = None,
     client_options: dict[str, Any] | None = None,
     provider: str | None = None,
+    manager_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> Env:
     client = OAuthClient(
@@ -125,7 +126,7 @@ def make_env(
         **{"max_retries": 0, **(client_options or {})},
     )
     store = store if store is not None else MemoryTokenStore()
-    manager = TokenManager(client, store)
+    manager = TokenManager(client, store, **(manager_options or {}))
     whop = WhopAuth(client, manager, secret_keys=secret_keys, http_client=http, **options)
     provider = httpx.AsyncClient(transport=mock.transport(), base_url=mock.issuer)
     return Env(mock, client, manager, store, whop, build_app(whop), provider)

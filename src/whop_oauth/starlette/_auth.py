@@ -80,6 +80,7 @@ class WhopAuth:
         login_path: str = "/auth/login",
         callback_path: str | None = None,
         logout_path: str = "/auth/logout",
+        logout_everywhere_path: str | None = None,
         home_path: str = "/",
         error_handler: ErrorHandler | None = None,
         cookie_secure: bool | None = None,
@@ -93,6 +94,12 @@ class WhopAuth:
         self.login_path = _check_path("login_path", login_path)
         self.callback_path = _check_path("callback_path", callback_path or redirect.path or "/")
         self.logout_path = _check_path("logout_path", logout_path)
+        self.logout_everywhere_path = (
+            None
+            if logout_everywhere_path is None
+            else _check_path("logout_everywhere_path", logout_everywhere_path)
+        )
+        manager.sessions  # noqa: B018 - sessions are server-side: fail now without a store
         self.home_path = _check_path("home_path", home_path)
         self.tenant_verifier = tenant_verifier
         self.error_handler = error_handler
@@ -119,13 +126,24 @@ class WhopAuth:
 
     @property
     def routes(self) -> list[BaseRoute]:
-        """Login (GET), callback (GET) and logout (POST), named ``whop_login`` etc."""
+        """Login (GET), callback (GET) and logout (POST), named ``whop_login`` etc.;
+        with ``logout_everywhere_path``, also ``whop_logout_everywhere`` (POST)."""
         endpoints = self._endpoints
-        return [
+        routes: list[BaseRoute] = [
             Route(self.login_path, endpoints.login, methods=["GET"], name="whop_login"),
             Route(self.callback_path, endpoints.callback, methods=["GET"], name="whop_callback"),
             Route(self.logout_path, endpoints.logout, methods=["POST"], name="whop_logout"),
         ]
+        if self.logout_everywhere_path is not None:
+            routes.append(
+                Route(
+                    self.logout_everywhere_path,
+                    endpoints.logout_everywhere,
+                    methods=["POST"],
+                    name="whop_logout_everywhere",
+                )
+            )
+        return routes
 
     @property
     def middleware(self) -> Middleware:

@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._errors import SignInRequired
+from .._errors import SignInRequired, TokenStoreError
+from .._session_registry import Miss
 from ._backend import WhopAuthBackend
-from ._state import SCOPE_KEY
+from ._pages import NO_CACHE_HEADERS
+from ._state import SCOPE_KEY, AuthState
 
 if TYPE_CHECKING:
     from ._auth import WhopAuth
@@ -27,7 +30,9 @@ class WhopAuthMiddleware:
 
     Install it through ``WhopAuth.middleware``. It wraps Starlette's
     ``AuthenticationMiddleware`` with ``WhopAuthBackend``. A tampered, expired or
-    undecodable cookie is treated as signed out (and deleted), never as an error.
+    undecodable cookie is treated as signed out (and deleted), never as an error;
+    so is one whose server-side session was ended (signed out, here or in another
+    process within ``SessionRegistry``'s window of at most 5 s).
     An endpoint that raises ``SignInRequired`` (the user's grant is gone) gets the
     session cleared and a redirect to the login page (or a 401 for non-HTML
     clients), if the response has not started yet.
@@ -38,6 +43,7 @@ class WhopAuthMiddleware:
     def __init__(self, app: ASGIApp, auth: WhopAuth) -> None:
         self.app = AuthenticationMiddleware(app, backend=WhopAuthBackend())
         self.auth = auth
+        self._sessions = auth.manager.sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -45,6 +51,18 @@ class WhopAuthMiddleware:
             return
         connection = HTTPConnection(scope)
         state = self.auth.read_session(connection)
+        if state.session is not None:
+            try:
+                await self._check_server_side(state)
+            except TokenStoreError as exc:
+                if scope["type"] == "websocket":
+                    raise
+                logger.warning("session store unavailable: %s", type(exc).__name__)
+                unavailable = PlainTextResponse(
+                    "Service unavailable, please try again.", 503, headers=NO_CACHE_HEADERS
+                )
+                await unavailable(scope, receive, send)
+                return
         scope[SCOPE_KEY] = state
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
@@ -68,6 +86,22 @@ class WhopAuthMiddleware:
             if started:
                 raise
             logger.info("sign-in required (%s): clearing the session", type(exc).__name__)
+            if state.session is not None:
+                await self._sessions.end(state.session.session_id)  # its grant is gone
             state.clear_session()
             response = self.auth.sign_in_required_response(connection)
             await response(scope, receive, send_wrapper)
+
+    async def _check_server_side(self, state: AuthState) -> None:
+        """Sign the request out if its session was ended; a dict lookup when remembered."""
+        session = state.session
+        assert session is not None
+        record = self._sessions.peek(session.session_id)
+        if isinstance(record, Miss):
+            record = await self._sessions.get(session.session_id)
+        if record is None:
+            logger.info("the session was ended (signed out or signed in again): signed out")
+            state.clear_session()
+        elif record.key.user != session.user or record.key.tenant != session.tenant:
+            logger.warning("a session cookie names another user than its record: signed out")
+            state.clear_session()

@@ -73,14 +73,18 @@ class AuthEndpoints:
         state = auth_state(request)
         name = auth.flow_cookie_name(request.query_params.get("state") or "")
         raw = request.cookies.get(name) if name is not None else None
+        previous = state.session
         try:
             flow = self._read_flow(raw)
+            await self._spend(flow)
             token = await auth.client.complete_authorization(request.url.query, flow)
             session = await self._sign_in(token, flow)
         except WhopOAuthError as exc:
             response = await auth.error_response(request, exc)
         else:
             state.set_session(session)
+            if previous is not None:
+                await self._end(previous, "the browser signed in again")
             target = safe_return_path(flow.next_path, default=auth.home_path)
             response = RedirectResponse(target, status_code=303, headers=NO_CACHE_HEADERS)
         if name is not None and raw is not None:
@@ -101,22 +105,55 @@ class AuthEndpoints:
             raise StateMismatchError("the sign-in cookie is not a usable flow")
         return flow
 
+    async def _spend(self, flow: AuthorizationRequest) -> None:
+        # Once, server-side: a replayed flow cookie (with its callback URL) exchanges nothing.
+        sessions = self.auth.manager.sessions
+        if not await sessions.claim_flow(flow.state, lifetime=self.auth.flow_max_age):
+            raise StateMismatchError("this sign-in was already used: start a new one")
+
     async def _sign_in(self, token: Token, flow: AuthorizationRequest) -> SessionData:
         try:
             claims, user, tenant, token = await self._owner(token)
-            await self.auth.manager.save(token, user=user, tenant=tenant)
+            session = SessionData.new(
+                user,
+                tenant,
+                scopes=token.scopes or flow.scope,
+                name=_text(claims.get("name")) or _text(claims.get("preferred_username")),
+                email=_text(claims.get("email")),
+                picture=_picture(claims.get("picture")),
+            )
+            await self._start(session, token)
         except Exception:
             # Also when the app's tenant_verifier fails: nothing stored, nothing left live.
             await self._discard(token)
             raise
-        return SessionData.new(
-            user,
-            tenant,
-            scopes=token.scopes or flow.scope,
-            name=_text(claims.get("name")) or _text(claims.get("preferred_username")),
-            email=_text(claims.get("email")),
-            picture=_picture(claims.get("picture")),
-        )
+        return session
+
+    async def _start(self, session: SessionData, token: Token) -> None:
+        # The session record first: a sign-out elsewhere that counts this user's live
+        # sessions meanwhile sees it, and leaves the grant stored next alone.
+        manager = self.auth.manager
+        key = manager.key(user=session.user, tenant=session.tenant)
+        await manager.sessions.create(session.session_id, key, lifetime=self.auth.session_max_age)
+        try:
+            await manager.save(token, user=session.user, tenant=session.tenant)
+        except Exception:
+            await manager.sessions.end(session.session_id)
+            raise
+
+    async def _end(self, session: SessionData, why: str, *, everywhere: bool = False) -> bool:
+        """End the session server-side; ``False`` if the store failed (logged)."""
+        manager = self.auth.manager
+        try:
+            if everywhere:
+                await manager.sign_out_everywhere(user=session.user, tenant=session.tenant)
+            else:
+                await manager.end_session(session.session_id)
+        except WhopOAuthError as exc:
+            # Failed revocations never get here (the manager retries them): the store failed.
+            logger.warning("ending a session (%s): %s", why, type(exc).__name__)
+            return False
+        return True
 
     async def _owner(self, token: Token) -> tuple[Mapping[str, Any], str, str, Token]:
         """``(claims, user, tenant, token)``: who signed in, for which proven tenant."""
@@ -147,6 +184,14 @@ class AuthEndpoints:
     # -- POST /auth/logout -------------------------------------------------------
 
     async def logout(self, request: Request) -> Response:
+        return await self._logout(request, everywhere=False)
+
+    # -- POST /auth/logout/everywhere (when WhopAuth(logout_everywhere_path=...)) ------
+
+    async def logout_everywhere(self, request: Request) -> Response:
+        return await self._logout(request, everywhere=True)
+
+    async def _logout(self, request: Request, *, everywhere: bool) -> Response:
         auth = self.auth
         state = auth_state(request)
         if not self._same_origin(request):
@@ -156,11 +201,15 @@ class AuthEndpoints:
             posted = await _posted_csrf_token(request)
             if posted is None or not hmac.compare_digest(posted, session.session_id):
                 return _forbidden("missing or wrong CSRF token")
-            try:
-                await auth.manager.sign_out(user=session.user, tenant=session.tenant)
-            except WhopOAuthError as exc:
-                # The grant is deleted locally whatever the provider said; sign out anyway.
-                logger.warning("sign-out: %s; the session is ended anyway", type(exc).__name__)
+            # Server-side: every copy of this cookie (or, everywhere, every session) ends.
+            if not await self._end(session, "sign-out", everywhere=everywhere):
+                # The cookie is kept, so that trying again can still end the session.
+                return PlainTextResponse(
+                    "Sign-out could not be completed (our session store is unavailable). "
+                    "Please try again.",
+                    status_code=503,
+                    headers=NO_CACHE_HEADERS,
+                )
         state.clear_session()
         return RedirectResponse(auth.home_path, status_code=303, headers=NO_CACHE_HEADERS)
 
