@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, get_args
 
@@ -21,10 +22,12 @@ from ._client_auth import AuthMethod, ClientAuth
 from ._discovery import SingleFlightCache, check_endpoints, discover
 from ._errors import (
     ConfigurationError,
+    IdTokenError,
     InvalidCallbackError,
     InvalidResponseError,
     IssuerMismatchError,
     NoGrantError,
+    WhopOAuthError,
 )
 from ._http import (
     IDEMPOTENT,
@@ -41,6 +44,8 @@ from ._token import DEFAULT_TENANT, Token, TokenKey
 from ._token_response import json_object, parse_token_response, raise_for_status
 
 __all__ = ["OAuthClient"]
+
+logger = logging.getLogger("whop_oauth.client")
 
 Encoding = Literal["form", "json"]
 
@@ -214,21 +219,50 @@ class OAuthClient:
         claims = await self._id_tokens(metadata).validate(token.id_token, nonce=flow.nonce)
         return dataclasses.replace(token, id_token_claims=claims)
 
-    async def refresh(self, token: Token) -> Token:
-        """A fresh access token; the returned token keeps the rotated refresh token."""
+    async def refresh(
+        self, token: Token, *, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> Token:
+        """A fresh access token; the returned token keeps the rotated refresh token.
+
+        ``before_send`` is awaited after discovery, right before the refresh token
+        leaves: the ``TokenManager`` checks its lock there, so that nothing slower
+        than one request stands between that check and the send. If it raises,
+        nothing is sent.
+        """
         if not token.refresh_token:
             raise NoGrantError("the token has no refresh token: the user must sign in again")
         metadata = await self.load_metadata()
         body = {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
         if token.company_id:
             body["company_id"] = token.company_id  # Whop requires the grant's company again
+        if before_send is not None:
+            await before_send()
         response = await self._token_request(body, "refresh", NO_REPLAY, 401, "invalid_grant")
         new = parse_token_response(response, received_at=time.time(), company_id=token.company_id)
         if new.id_token is not None:
-            validator = self._id_tokens(metadata)
-            claims = await validator.validate(new.id_token, nonce=None, subject=token.subject)
-            new = dataclasses.replace(new, id_token_claims=claims)
+            new = await self._refreshed_id_token(metadata, new, token)
         return token.with_refresh(new)
+
+    async def _refreshed_id_token(
+        self, metadata: ProviderMetadata, new: Token, old: Token
+    ) -> Token:
+        assert new.id_token is not None
+        try:
+            claims = await self._id_tokens(metadata).validate(
+                new.id_token, nonce=None, subject=old.subject
+            )
+        except IdTokenError:
+            raise
+        except WhopOAuthError as error:
+            # The refresh token has rotated: dropping this answer would lose the grant.
+            # It came straight from the token endpoint over TLS (OpenID Connect Core
+            # §3.1.3.7, step 6), so the tokens are kept and the sign-in's claims stand.
+            logger.warning(
+                "refresh: the new id_token could not be checked (%s); the earlier claims are kept",
+                type(error).__name__,
+            )
+            return dataclasses.replace(new, id_token=None, id_token_claims={})
+        return dataclasses.replace(new, id_token_claims=claims)
 
     async def _token_request(
         self, body: dict[str, str], what: str, policy: RetryPolicy, status: int, error: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ._errors import (
@@ -18,7 +18,6 @@ from ._errors import (
     RateLimitedError,
     SignInRequired,
     StaleWriteError,
-    TransportError,
     WhopOAuthError,
 )
 from ._hooks import DeletionReason, RefreshHooks, RefreshInfo, call_hook, report_failure
@@ -58,7 +57,9 @@ class RefreshingClient(Protocol):
 
     def token_key(self, user: str, tenant: str = DEFAULT_TENANT) -> TokenKey: ...
 
-    async def refresh(self, token: Token) -> Token: ...
+    async def refresh(
+        self, token: Token, *, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> Token: ...
 
     async def revoke(self, token: Token) -> object: ...
 
@@ -110,9 +111,13 @@ class TokenManager(SessionGrants):
         durations = (leeway, lock_timeout, failure_backoff, cache_ttl)
         if lock_lease <= 0 or min(durations) < 0:
             raise ConfigurationError("lock_lease must be > 0; the other durations >= 0")
-        # A refresh must end well inside the lease that guards it: the client's own
-        # deadline, capped at half the lease.
-        self._request_budget = min(float(getattr(client, "deadline", 1e9)), lock_lease / 2)  # TEMP
+        # A refresh request must end inside the lease that guards it.
+        self._request_budget = float(client.deadline)
+        if lock_lease <= self._request_budget:
+            raise ConfigurationError(
+                f"lock_lease ({lock_lease:g} s) must be longer than the client's deadline "
+                f"({self._request_budget:g} s): a refresh must end within the lease guarding it"
+            )
         if undecryptable not in ("raise", "delete"):
             raise ConfigurationError("undecryptable must be 'raise' or 'delete'")
         self.client = client
@@ -310,15 +315,16 @@ class TokenManager(SessionGrants):
                 return stored.token
             await self._delete(key, stored, "no_refresh_token")
             raise SignInRequired("the access token expired and there is no refresh token")
-        # Renewed now, and sent only if the lease outlasts the request's deadline.
-        await lease.reserve(self._request_budget)
         started = time.monotonic()
+
+        async def check_lease() -> None:
+            # Right before the refresh token leaves: renewed now, and sent only if the
+            # lease outlasts the request's whole deadline. Once sent, the answer is
+            # awaited (never abandoned here): a dropped rotation is a lost grant.
+            await lease.reserve(self._request_budget)
+
         try:
-            async with asyncio.timeout(self._request_budget):
-                fresh = await self.client.refresh(stored.token)
-        except TimeoutError:
-            error = TransportError(f"refresh: no answer within {self._request_budget:g} s")
-            return await self._failed(key, stored, rejected, error)
+            fresh = await self.client.refresh(stored.token, before_send=check_lease)
         except InvalidGrantError as error:
             return await self._invalid_grant(key, stored, error)
         except WhopOAuthError as error:

@@ -58,6 +58,9 @@ async def main(store_url: str, issuer: str, lease: float, mode: str) -> None:
             provider=whop_metadata(issuer),
             http_client=http,
             max_retries=0,
+            # The lease must outlast a refresh request's whole deadline.
+            timeout=lease * 0.3,
+            deadline=lease * 0.6,
         )
         manager = TokenManager(client, wrapped, lock_lease=lease, lock_timeout=lease * 10)
         try:

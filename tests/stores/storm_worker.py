@@ -33,6 +33,9 @@ async def main(store_url: str, issuer: str, callers: int, lease: float) -> None:
             provider=whop_metadata(issuer),
             http_client=http,
             max_retries=0,
+            # The lease must outlast a refresh request's whole deadline.
+            timeout=lease * 0.3,
+            deadline=lease * 0.6,
         )
         manager = TokenManager(client, store, lock_lease=lease, lock_timeout=lease * 5)
         # Warm the store's connections, as a running app's would be.

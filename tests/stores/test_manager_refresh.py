@@ -160,12 +160,12 @@ async def test_a_refused_refresh_token_after_a_sibling_rotated_serves_the_siblin
     )
 
     class LosingClient:
-        issuer, client_id = "https://mock-whop.test", "app_mock"
+        issuer, client_id, deadline = "https://mock-whop.test", "app_mock", 5.0
 
         def token_key(self, user: str, tenant: str = "default") -> Any:
             return OAuthClient.token_key(self, user, tenant)  # type: ignore[arg-type]
 
-        async def refresh(self, token: Token) -> Token:
+        async def refresh(self, token: Token, **options: Any) -> Token:
             # Another worker, whose lease outlived ours, rotated the grant meanwhile.
             await store.put(manager.key(user=USER), sibling)
             raise InvalidGrantError("invalid_grant", "refresh token already used")

@@ -17,7 +17,7 @@ from stores_support import USER, FaultyProvider, StoreFactory, expired, make_cli
 
 from whop_oauth import TokenManager
 
-LEASE = 1.0
+LEASE = 2.0
 WORKER = Path(__file__).with_name("lease_worker.py")
 
 
