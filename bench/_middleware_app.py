@@ -46,17 +46,21 @@ def _auth_app(db: str) -> tuple[Starlette, str]:
         await manager.get_token(user=user.id, tenant=user.tenant)
         return PlainTextResponse(user.id)
 
+    session = SessionData.new(USER, "default", name="Bench User")
+
     async def seed() -> None:
         seeding = open_store(f"sqlite:///{db}", encryption_keys=[ENCRYPTION_KEY])
         token = Token(access_token="bench-access", expires_at=time.time() + 86400,
                       refresh_token="bench-refresh")
-        await TokenManager(client, seeding).save(token, user=USER)
+        seeder = TokenManager(client, seeding)
+        await seeder.save(token, user=USER)
+        # The server-side record the cookie points to, as a sign-in would make it.
+        await seeder.sessions.create(session.session_id, seeder.key(user=USER), lifetime=86400)
         await seeding.aclose()
 
     # build() is sync and may be called inside a running loop: seed from a thread.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, seed()).result()
-    session = SessionData.new(USER, "default", name="Bench User")
     cookie = f"{whop.session_cookie}={whop.codec.dumps_session(session)}"
     app = Starlette(routes=[*whop.routes, Route("/whoami", whoami)], middleware=[whop.middleware])
     return app, cookie

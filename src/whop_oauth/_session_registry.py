@@ -48,7 +48,8 @@ class SessionRegistry:
         self.store = store
         self._ttl = min(max(ttl, 0.0), MAX_TTL)
         self._size = size
-        # session id → (record or None for "ended", when read); insertion order = age.
+        # session id → (record or None for "ended", trusted until this clock reading);
+        # insertion order = age.
         self._memory: dict[str, tuple[SessionRecord | None, float]] = {}
         self._clock = time.monotonic  # replaced by tests that step through the window
 
@@ -68,12 +69,11 @@ class SessionRegistry:
         entry = self._memory.get(session_id)
         if entry is None:
             return MISS
-        record, read_at = entry
+        record, until = entry
         if record is None:
             return None
-        if self._clock() - read_at >= self._ttl:
-            return MISS
-        return record if record.live() else None
+        # One clock reading: ``until`` is the earlier of the window's end and the expiry.
+        return record if self._clock() < until else MISS
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """The live session, read from the store unless remembered (``None`` if ended)."""
@@ -97,7 +97,7 @@ class SessionRegistry:
         ended = await self.store.delete_sessions_for(key)
         for session_id, (record, _) in list(self._memory.items()):
             if record is not None and record.key == key:
-                self._memory[session_id] = (None, 0.0)
+                self._memory[session_id] = (None, 0.0)  # ended, for good
         return ended
 
     async def count_live(self, key: TokenKey) -> int:
@@ -109,10 +109,12 @@ class SessionRegistry:
         return await self.store.claim_flow(flow_hash(state), time.time() + lifetime)
 
     def _remember(self, session_id: str, record: SessionRecord | None) -> None:
-        if record is not None and self._ttl <= 0:
-            self._memory.pop(session_id, None)
-            return
         self._memory.pop(session_id, None)  # re-inserted last: the newest entry
+        if record is not None and self._ttl <= 0:
+            return
         if len(self._memory) >= self._size:  # bounded: drop the oldest
             del self._memory[next(iter(self._memory))]
-        self._memory[session_id] = (record, self._clock())
+        until = 0.0
+        if record is not None:
+            until = self._clock() + min(self._ttl, record.expires_at - time.time())
+        self._memory[session_id] = (record, until)

@@ -179,3 +179,14 @@ async def test_a_token_store_without_sessions_is_refused_when_whop_auth_is_built
     caplog.set_level(logging.INFO)
     with pytest.raises(Exception, match="keeps no sessions"):
         make_env(mock, http, store=GrantsOnly())  # type: ignore[arg-type]
+
+
+async def test_a_session_whose_grant_is_gone_ends_for_every_copy(
+    env: Env, browser: httpx.AsyncClient
+) -> None:
+    await env.sign_in(browser)
+    async with copy_of(env, browser) as copy:
+        await env.manager.sign_out(user="user_mock1")  # e.g. an admin removed the grant
+
+        assert (await browser.get("/me")).status_code == 401  # SignInRequired
+        assert (await copy.get("/")).json()["signed_in"] is False

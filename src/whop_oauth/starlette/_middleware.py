@@ -87,7 +87,10 @@ class WhopAuthMiddleware:
                 raise
             logger.info("sign-in required (%s): clearing the session", type(exc).__name__)
             if state.session is not None:
-                await self._sessions.end(state.session.session_id)  # its grant is gone
+                try:
+                    await self._sessions.end(state.session.session_id)  # its grant is gone
+                except TokenStoreError as error:
+                    logger.warning("could not end the session: %s", type(error).__name__)
             state.clear_session()
             response = self.auth.sign_in_required_response(connection)
             await response(scope, receive, send_wrapper)
