@@ -1,0 +1,46 @@
+"""Fixtures for the deployment soak: a real redis-server and a MockWhop on a loopback port."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from whop_oauth.testing import MockUser
+
+# tests/support holds helpers shared by several test folders (no conftest reaches it).
+sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+from redis_server import flush, run_redis_server
+from soak_harness import ACCESS_TOKEN_TTL, GRANTS
+from soak_mock import ObservedWhop
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with run_redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One store for every process: a SQLite file (absolute path), or the session's Redis."""
+    if backend == "redis":
+        url = str(request.getfixturevalue("redis_server"))
+        flush(url)
+        return url
+    return f"sqlite:///{tmp_path.resolve() / 'tokens.db'}"
+
+
+@pytest.fixture
+def soak_mock() -> Iterator[ObservedWhop]:
+    """Whop with rotation and reuse detection, on a real socket, with one user per grant."""
+    users = sorted({user for _, user in GRANTS})
+    accounts = [MockUser(u, name=u, username=u, email=f"{u}@example.com") for u in users]
+    with ObservedWhop.on_free_port(access_token_ttl=ACCESS_TOKEN_TTL, users=accounts) as mock:
+        try:
+            yield mock
+        finally:
+            if mock.log is not None:
+                mock.log.close()
