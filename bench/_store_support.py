@@ -1,17 +1,33 @@
-"""Pieces the store benchmarks share: a throw-away redis-server, encryption keys, RSS."""
+"""Pieces the store benchmarks share: throw-away redis-server and PostgreSQL, RSS."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
 from bench._harness import free_port
+
+# The tests' PostgreSQL launcher (initdb in a temporary directory, as the postgres user).
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "support"))
+from postgres_server import run_postgres_server
+
+#: Durable as SQLite's WAL with synchronous=NORMAL: fsync on, commits not waited for.
+POSTGRES_SETTINGS = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "off"}
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server on a free loopback port (``POSTGRES_SETTINGS``); yields its URL."""
+    with run_postgres_server(POSTGRES_SETTINGS) as server:
+        yield server.url
 
 
 @contextmanager

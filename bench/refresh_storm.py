@@ -1,6 +1,6 @@
 """Refresh storm: many callers ask for one user's expired token at once.
 
-    python -m bench.refresh_storm [--callers 1000] [--rounds 5]
+    python -m bench.refresh_storm [--callers 1000] [--rounds 5] [--only postgres,redis]
 
 For each backend, with 1 process and with 4 processes (the callers split between
 them), against a MockWhop on a loopback port that rotates refresh tokens and
@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench._harness import machine_line, percentile
-from bench._store_support import redis_server
+from bench._store_support import postgres_server, redis_server
 from whop_oauth import OAuthClient, TokenManager, generate_encryption_key, open_store
 from whop_oauth import whop_metadata as metadata_for
 from whop_oauth.testing import MockWhop
@@ -136,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--callers", type=int, default=1000, help="callers per storm")
     parser.add_argument("--rounds", type=int, default=5, help="storms per row")
+    parser.add_argument("--only", help="comma-separated backends (default: all)")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -149,6 +150,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         redis_server() as redis_url,
+        postgres_server() as postgres_url,
         MockWhop.on_free_port() as hour_mock,
         MockWhop.on_free_port(access_token_ttl=10) as short_mock,
     ):
@@ -157,10 +159,14 @@ def main() -> None:
         for processes in (1, 4):
             rows += [("sqlite", sqlite_url, processes, hour_mock)]
             rows += [("redis", redis_url, processes, hour_mock)]
+            rows += [("postgres", postgres_url, processes, hour_mock)]
         rows.sort(key=lambda r: (r[2], r[0]))
         for processes in (2, 4):
             rows += [("sqlite", sqlite_url, processes, short_mock)]
             rows += [("redis", redis_url, processes, short_mock)]
+            rows += [("postgres", postgres_url, processes, short_mock)]
+        if args.only:
+            rows = [row for row in rows if row[0] in args.only.split(",")]
         for backend, url, processes, mock in rows:
             results = [storm(mock, url, key, processes, args.callers) for _ in range(args.rounds)]
             waits = [w for r in results for w in r["waits"]]  # type: ignore[attr-defined]

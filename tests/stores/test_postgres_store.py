@@ -35,6 +35,7 @@ from whop_oauth import (
     open_store,
 )
 from whop_oauth.stores import PostgresTokenStore
+from whop_oauth.stores._postgres_schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.postgres
 
@@ -54,7 +55,7 @@ async def test_many_workers_opening_a_new_database_at_once_create_one_schema(
     stores = [await open_stores(postgres_url) for _ in range(12)]
     assert await asyncio.gather(*(store.get(KEY) for store in stores)) == [None] * 12
     assert await sql(postgres_url, "SELECT id, version FROM whop_oauth.schema_version") == [
-        (1, 1)
+        (1, SCHEMA_VERSION)
     ]
     await stores[0].put(KEY, Token("at_1"))
     read = await stores[-1].get(KEY)
@@ -74,7 +75,7 @@ async def test_a_schema_of_its_own_keeps_its_grants_apart(
         "SELECT table_schema, table_name FROM information_schema.tables "
         "WHERE table_schema LIKE 'tokens_%' ORDER BY 1, 2",
     )
-    names = ["grants", "leases", "schema_version"]
+    names = ["flows", "grants", "leases", "schema_version", "sessions"]
     assert tables == [("tokens_a", n) for n in names] + [("tokens_b", n) for n in names]
 
 
@@ -89,6 +90,20 @@ def test_schema_names_are_checked_strictly(schema: object) -> None:
             encryption_keys=[_key()],
             schema=schema,
         )
+
+
+async def test_a_database_at_schema_version_1_gains_the_session_tables(
+    postgres_url: str, open_stores: StoreFactory
+) -> None:
+    await (await open_stores(postgres_url)).put(KEY, Token("at_1"))
+    await sql(postgres_url, "DROP TABLE whop_oauth.sessions, whop_oauth.flows")
+    await sql(postgres_url, "UPDATE whop_oauth.schema_version SET version = 1")
+    store = await open_stores(postgres_url)
+    assert await store.claim_flow("f" * 64, time.time() + 60) is True  # type: ignore[attr-defined]
+    read = await store.get(KEY)
+    assert read is not None
+    assert read.token.access_token == "at_1"
+    assert await sql(postgres_url, "SELECT version FROM whop_oauth.schema_version") == [(2,)]
 
 
 async def test_a_database_with_a_newer_schema_version_is_refused(

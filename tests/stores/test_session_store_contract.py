@@ -1,4 +1,5 @@
-"""The SessionStore contract, run against every backend (memory, SQLite, a real Redis)."""
+"""The SessionStore contract, run against every backend (memory, SQLite, a real Redis and
+a real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from stores_support import BACKENDS, StoreFactory
@@ -159,8 +161,16 @@ async def test_expired_sessions_and_spent_flows_are_cleaned_up(
         client.close()
         sessions_left = {n.rsplit(":", 1)[1] for n in names if ":session:" in n}
         remaining = sessions_left, sum(":flow:" in n for n in names)
+    elif store_url.startswith("postgresql"):
+        with psycopg.connect(store_url, autocommit=True) as conn:  # claimed 10 minutes ago
+            spent = ("x" * 64, time.time() - 1)
+            conn.execute("INSERT INTO whop_oauth.flows VALUES (%s, %s)", spent)
+            await store.cleanup()  # type: ignore[attr-defined]
+            rows = conn.execute("SELECT id_hash FROM whop_oauth.sessions").fetchall()
+            flows = conn.execute("SELECT count(*) FROM whop_oauth.flows").fetchone()
+        remaining = {row[0] for row in rows}, flows[0] if flows else None
     else:
-        pytest.skip("the raw contents are inspected for memory, SQLite and Redis")
+        pytest.skip("the raw contents are inspected for memory, SQLite, Redis and PostgreSQL")
     assert remaining == ({live}, 1)
 
 
@@ -180,8 +190,15 @@ async def test_the_store_keeps_only_hashes_of_session_ids_and_states(
         raw = b" ".join(client.keys("*"))
         raw += b"".join(str(client.hgetall(n)).encode() for n in client.keys("*:session:*"))
         client.close()
+    elif store_url.startswith("postgresql"):
+        with psycopg.connect(store_url) as conn:
+            rows = conn.execute(
+                "SELECT s::text FROM whop_oauth.sessions s "
+                "UNION ALL SELECT f::text FROM whop_oauth.flows f"
+            ).fetchall()
+        raw = " ".join(row[0] for row in rows).encode()
     else:
-        pytest.skip("the raw contents are inspected for memory, SQLite and Redis")
+        pytest.skip("the raw contents are inspected for memory, SQLite, Redis and PostgreSQL")
     assert session_hash(session_id).encode() in raw  # the search does see the contents
     assert session_id.encode() not in raw
     assert state.encode() not in raw

@@ -123,6 +123,23 @@ async def test_tenants_users_and_clients_never_share_a_grant(store: TokenStore) 
     assert [await store.get(k) is None for k in keys] == [True] + [False] * (len(keys) - 1)
 
 
+async def test_a_tenants_grants_are_listed_sorted_and_no_other_tenants(
+    store: TokenStore, store_url: str, open_stores: StoreFactory
+) -> None:
+    listed = [key("user_1", "biz_1"), key("user_1", "biz_1", client_id="app_2"), key("user_2")]
+    others = [key("user_1", "biz_2"), key("user_1", "biz_1:user_1"), key("user_1", "biz_*")]
+    for k in [*reversed(listed), *others, key("c", "a:b")]:
+        await store.put(k, token())
+    handle = await other_handle(store, store_url, open_stores)
+
+    assert await handle.grant_keys("biz_1") == listed  # type: ignore[attr-defined]
+    assert await handle.grant_keys("a:b") == [key("c", "a:b")]  # type: ignore[attr-defined]
+    assert await handle.grant_keys("biz_*") == [key("user_1", "biz_*")]  # type: ignore[attr-defined]
+    assert await handle.grant_keys("biz_3") == []  # type: ignore[attr-defined]
+    await store.delete(listed[0])
+    assert await handle.grant_keys("biz_1") == listed[1:]  # type: ignore[attr-defined]
+
+
 async def test_the_lock_admits_one_holder_at_a_time_across_handles(
     store: TokenStore, store_url: str, open_stores: StoreFactory
 ) -> None:

@@ -57,8 +57,9 @@ def free_port() -> int:
 class PostgresServer:
     """One server in a temporary directory; ``start``, ``stop`` (fast), ``restart``."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, settings: dict[str, str] | None = None) -> None:
         self.bindir = bindir
+        self.settings = {**SETTINGS, **(settings or {})}
         self.workdir = Path(tempfile.mkdtemp(prefix="whop-pg-"))
         self.data = self.workdir / "data"
         self.port = 0
@@ -88,7 +89,7 @@ class PostgresServer:
         self.port = port or free_port()
         args = [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
                 "-k", str(self.workdir)]  # fmt: skip
-        for name, value in SETTINGS.items():
+        for name, value in self.settings.items():
             args += ["-c", f"{name}={value}"]
         with open(self.workdir / "server.log", "ab") as log:
             self.process = subprocess.Popen(
@@ -141,14 +142,15 @@ class PostgresServer:
 
 
 @contextmanager
-def run_postgres_server() -> Iterator[PostgresServer]:
-    """initdb a new cluster, start it on a free port; stop it and delete it at the end."""
+def run_postgres_server(settings: dict[str, str] | None = None) -> Iterator[PostgresServer]:
+    """initdb a new cluster, start it on a free port; stop it and delete it at the end.
+    ``settings`` override the test ones (``SETTINGS``), e.g. ``{"fsync": "on"}``."""
     bindir = binaries()
     if bindir is None:
         pytest.fail(
             "PostgreSQL is not installed: run `make system-deps` (apt-get install postgresql)"
         )
-    server = PostgresServer(bindir)
+    server = PostgresServer(bindir, settings)
     try:
         for attempt in range(3):  # another process may take the free port first
             try:

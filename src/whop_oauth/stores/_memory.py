@@ -80,6 +80,11 @@ class MemoryTokenStore(LeaseLocking, MemorySessions):
         del self._rows[key]
         return True
 
+    async def grant_keys(self, tenant: str) -> list[TokenKey]:
+        """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted."""
+        found = [key for key in self._rows if key.tenant == tenant]
+        return sorted(found, key=lambda key: (key.user, key.issuer, key.client_id))
+
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
         now = time.monotonic()
         current = self._leases.get(key)

@@ -19,7 +19,8 @@ from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals
 from ._postgres_errors import connection_lost, describe
-from ._postgres_schema import Statements, check_schema_name, create_schema
+from ._postgres_schema import Statements, check_schema_name, create_schema, key_parts
+from ._postgres_sessions import PostgresSessions, SessionStatements
 
 __all__ = ["PostgresTokenStore"]
 
@@ -31,9 +32,10 @@ _FENCED = "a newer holder took the refresh lock: this write was fenced"
 _UNCONDITIONAL_TRIES = 8
 
 
-class PostgresTokenStore(LeaseLocking):
-    """Grants in PostgreSQL (encrypted), leases as rows with generations, in a schema of
-    their own (``whop_oauth`` unless ``schema=`` says otherwise), created on first use.
+class PostgresTokenStore(LeaseLocking, PostgresSessions):
+    """Grants in PostgreSQL (encrypted), leases as rows with generations, and the session
+    records and spent flows of ``SessionStore``, in a schema of their own (``whop_oauth``
+    unless ``schema=`` says otherwise), created on first use.
 
     Every step is one atomic statement (versioned conditional writes, fenced by the
     key's newest lease generation), so a connection lost mid-step writes nothing
@@ -77,6 +79,7 @@ class PostgresTokenStore(LeaseLocking):
         if "application_name" not in info:
             self._connect_options["application_name"] = "whop_oauth"
         self._st = Statements(check_schema_name(schema))
+        self._sessions_st = SessionStatements(schema)
         self._cipher = cipher
         self._retention = retention
         self._cleanup_interval = cleanup_interval
@@ -162,7 +165,8 @@ class PostgresTokenStore(LeaseLocking):
 
     async def _one(self, query: str, params: tuple[Any, ...], *, retry: bool = True) -> Any:
         async def work(conn: Conn) -> TupleRow | None:
-            return await (await conn.execute(query, params)).fetchone()
+            # Binary results: a blob travels as itself, not as twice as much hex.
+            return await (await conn.execute(query, params, binary=True)).fetchone()
 
         return await self._run(work, retry=retry)
 
@@ -175,7 +179,7 @@ class PostgresTokenStore(LeaseLocking):
     # -- grants ----------------------------------------------------------------------
 
     async def get(self, key: TokenKey) -> StoredToken | None:
-        row = await self._one(self._st.get, _parts(key))
+        row = await self._one(self._st.get, key_parts(key))
         if row is None:
             return None
         version = int(row[0])
@@ -189,7 +193,7 @@ class PostgresTokenStore(LeaseLocking):
         expected_version: int | None = None,
         fence: int | None = None,
     ) -> StoredToken:
-        parts = _parts(key)
+        parts = key_parts(key)
         for _ in range(_UNCONDITIONAL_TRIES):
             if expected_version is None:
                 row = await self._one(self._st.version, parts)
@@ -217,7 +221,7 @@ class PostgresTokenStore(LeaseLocking):
         raise StaleWriteError("the grant kept changing while it was written")
 
     async def delete(self, key: TokenKey, *, expected_version: int | None = None) -> bool:
-        parts = _parts(key)
+        parts = key_parts(key)
         if expected_version is None:
             return await self._one(self._st.delete, parts) is not None
         if await self._one(self._st.delete_if, (*parts, expected_version)) is not None:
@@ -240,14 +244,15 @@ class PostgresTokenStore(LeaseLocking):
     # -- leases ----------------------------------------------------------------------
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
-        row = await self._one(self._st.acquire, (*_parts(key), holder, float(lease)))
+        parts = key_parts(key)
+        row = await self._one(self._st.acquire, (*parts, holder, *parts, holder, float(lease)))
         return 0 if row is None else int(row[0])
 
     async def renew_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
-        return await self._count(self._st.renew, (float(lease), *_parts(key), holder)) > 0
+        return await self._count(self._st.renew, (float(lease), *key_parts(key), holder)) > 0
 
     async def release_lease(self, key: TokenKey, holder: str) -> bool:
-        return await self._count(self._st.release, (*_parts(key), holder)) > 0
+        return await self._count(self._st.release, (*key_parts(key), holder)) > 0
 
     # -- upkeep ----------------------------------------------------------------------
 
@@ -256,12 +261,15 @@ class PostgresTokenStore(LeaseLocking):
             await self.cleanup()
 
     async def cleanup(self) -> int:
-        """Delete grants past their retention and lease rows a day old; returns grants deleted."""
+        """Delete grants past their retention, lease rows a day old, expired sessions and
+        spent flows; returns grants deleted."""
         self._next_cleanup = time.time() + self._cleanup_interval
 
         async def work(conn: Conn) -> int:
-            gone = (await conn.execute(self._st.purge_grants, (time.time(),))).rowcount
+            now = time.time()
+            gone = (await conn.execute(self._st.purge_grants, (now,))).rowcount
             await conn.execute(self._st.purge_leases)
+            await self._sweep_sessions(conn, now)
             return gone
 
         return await self._run(work)
@@ -272,9 +280,3 @@ class PostgresTokenStore(LeaseLocking):
             pool, self._pool = self._pool, None
         if pool is not None and self._pid == os.getpid():
             await pool.close()
-
-
-def _parts(key: TokenKey) -> tuple[str, str, str, str]:
-    if any("\x00" in part for part in key.parts):
-        raise InvalidTokenKey("a TokenKey part contains NUL, which PostgreSQL text cannot hold")
-    return key.parts

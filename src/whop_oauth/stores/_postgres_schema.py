@@ -15,12 +15,21 @@ import re
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
-from .._errors import ConfigurationError, TokenStoreError
+from .._errors import ConfigurationError, InvalidTokenKey, TokenStoreError
+from .._token import TokenKey
 
-__all__ = ["SCHEMA_VERSION", "Statements", "check_schema_name", "create_schema"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Statements",
+    "check_schema_name",
+    "create_schema",
+    "key_parts",
+    "render",
+]
 
-#: 1: grants with versioned ciphertexts, leases with generations (whop_oauth 0.2).
-SCHEMA_VERSION = 1
+#: 1: grants with versioned ciphertexts, leases with generations;
+#: 2: server-side session records and spent sign-in flows (new tables only).
+SCHEMA_VERSION = 2
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -51,6 +60,15 @@ _TABLES = (
     """CREATE TABLE IF NOT EXISTS {s}.leases (
         {key_columns}, holder text NOT NULL, expires_at timestamptz NOT NULL,
         generation bigint NOT NULL, PRIMARY KEY (tenant, user_id, issuer, client_id))""",
+    # 2: sessions by the SHA-256 of their id (never the id), spent flows by that of state.
+    """CREATE TABLE IF NOT EXISTS {s}.sessions (
+        id_hash text COLLATE "C" PRIMARY KEY, {key_columns},
+        created_at double precision NOT NULL, expires_at double precision NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS sessions_key ON {s}.sessions (tenant, user_id, issuer, client_id)",
+    "CREATE INDEX IF NOT EXISTS sessions_expires_at ON {s}.sessions (expires_at)",
+    """CREATE TABLE IF NOT EXISTS {s}.flows (
+        state_hash text COLLATE "C" PRIMARY KEY, expires_at double precision NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS flows_expires_at ON {s}.flows (expires_at)",
 )
 
 
@@ -68,16 +86,27 @@ def check_schema_name(name: object) -> str:
     return name
 
 
+def key_parts(key: TokenKey) -> tuple[str, str, str, str]:
+    """The key's four parts, refused (typed) when PostgreSQL text cannot hold them."""
+    if any("\x00" in part for part in key.parts):
+        raise InvalidTokenKey("a TokenKey part contains NUL, which PostgreSQL text cannot hold")
+    return key.parts
+
+
+def render(template: str, schema: str) -> str:
+    """``template`` with ``{s}`` as the quoted schema and ``{key}`` etc. as the fragments."""
+    parts: dict[str, sql.Composable] = {"s": sql.Identifier(schema)}
+    parts |= {name: sql.SQL(text) for name, text in _FRAGMENTS.items()}
+    parts["fence"] = sql.SQL(_FENCE).format(**parts)
+    return sql.SQL(template).format(**parts).as_string(None)
+
+
 class Statements:
-    """Every statement the store runs, rendered once for its schema."""
+    """Every grant and lease statement the store runs, rendered once for its schema."""
 
     def __init__(self, schema: str) -> None:
-        parts: dict[str, sql.Composable] = {"s": sql.Identifier(schema)}
-        parts |= {name: sql.SQL(text) for name, text in _FRAGMENTS.items()}
-        parts["fence"] = sql.SQL(_FENCE).format(**parts)
-
         def q(template: str) -> str:
-            return sql.SQL(template).format(**parts).as_string(None)
+            return render(template, schema)
 
         self.schema = schema
         self.tables = tuple(q(t) for t in _TABLES)
@@ -108,11 +137,15 @@ class Statements:
         )
         # Taken when free or lapsed, or again by the same holder (a retried acquisition
         # whose first answer was lost). The generation stays above the last one and
-        # the clock, so a key whose lease row was cleaned up never reissues one.
+        # the clock, so a key whose lease row was cleaned up never reissues one. A lease
+        # seen held is not even tried: polling waiters neither lock nor rewrite its row.
         self.acquire = q(
+            "WITH held AS (SELECT 1 FROM {s}.leases WHERE {key} "
+            "AND expires_at > clock_timestamp() AND holder <> %s) "
             "INSERT INTO {s}.leases AS l (tenant, user_id, issuer, client_id, holder, "
-            "expires_at, generation) VALUES (%s, %s, %s, %s, %s, "
-            "clock_timestamp() + make_interval(secs => %s), {now_us}) "
+            "expires_at, generation) SELECT %s, %s, %s, %s, %s, "
+            "clock_timestamp() + make_interval(secs => %s::float8), {now_us} "
+            "WHERE NOT EXISTS (SELECT 1 FROM held) "
             "ON CONFLICT (tenant, user_id, issuer, client_id) DO UPDATE SET "
             "holder = excluded.holder, expires_at = excluded.expires_at, "
             "generation = greatest(l.generation + 1, excluded.generation) "

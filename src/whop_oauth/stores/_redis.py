@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 from typing import TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -180,6 +180,24 @@ class RedisTokenStore(LeaseLocking, RedisSessions):
             raise StaleWriteError
         return deleted > 0
 
+    async def grant_keys(self, tenant: str) -> list[TokenKey]:
+        """The keys of every grant stored for ``tenant``, sorted. A ``SCAN`` of the whole
+        keyspace: for maintenance jobs, not for every request."""
+        prefix = _glob_escape(f"{self._prefix}:{quote(tenant, safe='')}:")
+        names: list[bytes | str] = []
+        try:
+            async for name in self._redis.scan_iter(match=prefix + "*:grant", count=1000):
+                names.append(name)
+        except RedisError as exc:
+            raise TokenStoreError(f"Redis token store: {type(exc).__name__}") from None
+        keys = []
+        for name in names:
+            text = name.decode() if isinstance(name, bytes) else name
+            parts = text.split(":")[-5:]  # the prefix itself may hold ':'
+            issuer, client_id, user = (unquote(part) for part in parts[1:4])
+            keys.append(TokenKey(tenant, user, issuer, client_id))
+        return sorted(keys, key=lambda key: (key.user, key.issuer, key.client_id))
+
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
         names = [_name(key, "lock", self._prefix), _name(key, "generation", self._prefix)]
         args: list[str | int] = [holder, _ms(lease), time.time_ns() // 1000, _GENERATION_TTL_MS]
@@ -201,6 +219,11 @@ class RedisTokenStore(LeaseLocking, RedisSessions):
 _FENCED = "a newer holder took the refresh lock: this write was fenced"
 #: An unconditional put re-reads and retries this often when writers race.
 _UNCONDITIONAL_TRIES = 8
+
+
+def _glob_escape(text: str) -> str:
+    # Escaped ids hold no glob characters; a configured prefix might.
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _ms(seconds: float) -> int:

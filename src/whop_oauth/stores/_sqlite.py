@@ -36,6 +36,10 @@ _PUT = "INSERT OR REPLACE INTO whop_oauth_grants VALUES (?, ?, ?, ?, ?, ?, ?, ?,
 _DELETE = (
     "DELETE FROM whop_oauth_grants WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ?"
 )
+_TENANT_KEYS = (
+    "SELECT user, issuer, client_id FROM whop_oauth_grants WHERE tenant = ? "
+    "ORDER BY user, issuer, client_id"
+)
 _LEASE = (
     "SELECT expires_at, generation FROM whop_oauth_leases "
     "WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ?"
@@ -190,6 +194,11 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
         if deleted < 0:
             raise StaleWriteError
         return deleted > 0
+
+    async def grant_keys(self, tenant: str) -> list[TokenKey]:
+        """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted."""
+        rows = await self._write(lambda conn: conn.execute(_TENANT_KEYS, (tenant,)).fetchall())
+        return [TokenKey(tenant, user, issuer, client_id) for user, issuer, client_id in rows]
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
         def work(conn: sqlite3.Connection) -> int:
