@@ -61,7 +61,8 @@ def _auth_app(db: str) -> tuple[Starlette, str]:
     # build() is sync and may be called inside a running loop: seed from a thread.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, seed()).result()
-    cookie = f"{whop.session_cookie}={whop.codec.dumps_session(session)}"
+    cookies = whop._site.cookies
+    cookie = f"{cookies.session_cookie}={cookies.codec.dumps_session(session)}"
     app = Starlette(routes=[*whop.routes, Route("/whoami", whoami)], middleware=[whop.middleware])
     return app, cookie
 

@@ -71,10 +71,11 @@ def create_app(
     async def home(request: Request) -> Response:
         user = current_user(request)
         if user is None:
-            page = signed_out_page(login_url=whop.login_path, demo=demo)
+            page = signed_out_page(login_url=request.url_for("whop_login").path, demo=demo)
         else:
+            logout_url = request.url_for("whop_logout").path
             page = profile_page(
-                user, csrf_token=csrf_token(request), logout_url=whop.logout_path, demo=demo
+                user, csrf_token=csrf_token(request), logout_url=logout_url, demo=demo
             )
         return HTMLResponse(page, headers=_NO_STORE)
 

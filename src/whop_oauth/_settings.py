@@ -6,7 +6,7 @@
 ``WHOP_REDIRECT_URI``       default ``http://127.0.0.1:8000/auth/callback``
 ``WHOP_ISSUER``             unset → the Whop preset; set → discovery from that issuer
 ``WHOP_SCOPES``             default ``openid profile email``
-``WHOP_TOKEN_STORE``        default ``sqlite:///whop_oauth_tokens.db``; ``memory://``, ``redis://``
+``WHOP_TOKEN_STORE``        default ``sqlite:///whop_oauth_tokens.db``; memory, redis, postgresql
 ``WHOP_SESSION_SECRETS``    comma-separated cookie signing keys, first is current
 ``WHOP_ENCRYPTION_KEYS``    comma-separated token encryption keys, first is current
 ==========================  =====================================================
@@ -37,7 +37,7 @@ DEFAULT_REDIRECT_URI = "http://127.0.0.1:8000/auth/callback"
 DEFAULT_SCOPES = "openid profile email"
 #: Relative to the working directory of the process.
 DEFAULT_TOKEN_STORE = "sqlite:///whop_oauth_tokens.db"  # noqa: S105 - a URL, no password
-_STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss")
+_STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
 _PRESETS = {WHOP.issuer: WHOP, WHOP_SANDBOX.issuer: WHOP_SANDBOX}
 _MIN_SESSION_SECRET = 32
 

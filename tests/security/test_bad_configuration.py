@@ -127,7 +127,7 @@ CONFIGURATIONS: list[tuple[str, Attempt]] = [
     ("WHOP_ISSUER over http", settings(WHOP_ISSUER="http://idp.example")),
     ("WHOP_REDIRECT_URI over http", settings(WHOP_REDIRECT_URI="http://app.example/cb")),
     ("a short WHOP_SESSION_SECRETS key", settings(WHOP_SESSION_SECRETS="short")),
-    ("an unknown WHOP_TOKEN_STORE scheme", settings(WHOP_TOKEN_STORE="postgres://db/x")),
+    ("an unknown WHOP_TOKEN_STORE scheme", settings(WHOP_TOKEN_STORE="mysql://db/x")),
     ("a WHOP_CLIENT_ID with a space", settings(WHOP_CLIENT_ID="app 1")),
     ("a SQLite URL without a path", store("sqlite://", encryption_keys=[GOOD_KEY])),
     (
@@ -136,7 +136,16 @@ CONFIGURATIONS: list[tuple[str, Attempt]] = [
     ),
     ("a store URL without a scheme", store("tokens.db", encryption_keys=[GOOD_KEY])),
     ("a memory URL with a path", store("memory://somewhere")),
-    ("a postgres store URL", store("postgres://u:pw@db/x", encryption_keys=[GOOD_KEY])),
+    ("a MySQL store URL", store("mysql://u:pw@db/x", encryption_keys=[GOOD_KEY])),
+    (
+        "a PostgreSQL URL with a word for a port",
+        store("postgres://u:pw@db:abc/x", encryption_keys=[GOOD_KEY]),
+    ),
+    (
+        "a PostgreSQL schema that is not a plain name",
+        store("postgresql://u:pw@db/x", encryption_keys=[GOOD_KEY], schema='x"; DROP'),
+    ),
+    ("PostgreSQL without encryption keys", store("postgresql://u:pw@db/x")),
     ("SQLite without encryption keys", store(SQLITE)),
     ("Redis without encryption keys", store("redis://127.0.0.1:1/0")),
     ("an empty key list", store(SQLITE, encryption_keys=[])),

@@ -122,13 +122,13 @@ async def no_flow_cookie(app: App, browser: httpx.AsyncClient) -> str:
 
 
 def _other_key_cookie(app: App, value: str) -> str:
-    data = app.whop.codec.loads_flow(value, max_age=600)
+    data = app.whop._site.cookies.codec.loads_flow(value, max_age=600)
     assert data is not None
     return CookieCodec(["x" * 40]).dumps_flow(data)
 
 
 def _session_as_flow(app: App, value: str) -> str:
-    return app.whop.codec.dumps_session(SessionData.new(USER, "default"))
+    return app.whop._site.cookies.codec.dumps_session(SessionData.new(USER, "default"))
 
 
 ERROR = {"error": "access_denied", "error_description": "The user denied access"}

@@ -329,7 +329,8 @@ async def test_sign_out_of_a_confidential_client_revokes_the_grant_at_the_provid
     await app.sign_in(browser)
     stored = await app.store.get(app.key())
     assert stored is not None
-    session, _ = app.whop.codec.loads_session(browser.cookies["whop_session"], max_age=3600)
+    codec = app.whop._site.cookies.codec
+    session, _ = codec.loads_session(browser.cookies["whop_session"], max_age=3600)
     assert session is not None
 
     await browser.post(

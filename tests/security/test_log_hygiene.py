@@ -182,7 +182,7 @@ async def test_a_full_flow_and_every_failure_log_and_raise_no_secret(
         async with app.browser() as browser:
             callback, authorize = await app.start(browser)
             secrets.add("nonce", authorize["nonce"])
-            flow = app.whop.codec.loads_flow(flow_cookie(browser)[1], max_age=600)
+            flow = app.whop._site.cookies.codec.loads_flow(flow_cookie(browser)[1], max_age=600)
             assert flow is not None
             secrets.add("code_verifier", flow["flow"]["code_verifier"])
             secrets.add("cookie", flow_cookie(browser)[1])
@@ -201,7 +201,7 @@ async def test_a_full_flow_and_every_failure_log_and_raise_no_secret(
 
             raised = await _fail_in_every_way(app, secrets)
 
-            session, _ = app.whop.codec.loads_session(session_cookie, max_age=3600)
+            session, _ = app.whop._site.cookies.codec.loads_session(session_cookie, max_age=3600)
             assert session is not None
             secrets.add("csrf_token", session.session_id)
             headers = {"X-CSRF-Token": session.session_id, "Origin": APP_ORIGIN}
@@ -270,7 +270,8 @@ async def test_reprs_of_every_public_object_show_no_secret(tmp_path: Path) -> No
         flow = app.client.authorization_request()
         async with app.browser() as browser:
             await app.sign_in(browser)
-            session, _ = app.whop.codec.loads_session(browser.cookies["whop_session"], max_age=3600)
+            codec = app.whop._site.cookies.codec
+            session, _ = codec.loads_session(browser.cookies["whop_session"], max_age=3600)
         assert session is not None
         objects: list[object] = [
             token,

@@ -41,7 +41,7 @@ async def home(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
-    metadata = await request.app.state.whop.client.load_metadata()
+    metadata = await request.app.state.whop._site.client.load_metadata()
     response = await user_http_client(request).get(metadata.userinfo_endpoint)
     return JSONResponse(response.json(), status_code=response.status_code)
 

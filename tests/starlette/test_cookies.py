@@ -146,7 +146,7 @@ async def test_a_session_older_than_its_max_age_is_signed_out(
     env = env_factory(session_max_age=3600)
     stale = SessionData("sid", "user_mock1", "default", int(time.time()) - 3601)
     async with env.browser() as browser:
-        replace_session_cookie(browser, env.whop.codec.dumps_session(stale))
+        replace_session_cookie(browser, env.whop._site.cookies.codec.dumps_session(stale))
         response = await browser.get("/")
 
     assert response.json()["signed_in"] is False

@@ -94,7 +94,8 @@ async def test_missing_keys_are_generated_once_shared_by_every_worker_and_warned
     key_file = tmp_path / ".whop_demo_keys.json"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert "generated demo keys" in caplog.text
-    signed = first.state.whop.codec.dumps_session(SessionData.new("user_1", "default"))
-    assert second.state.whop.codec.loads_session(signed, max_age=60)[0] is not None
+    codec = first.state.whop._site.cookies.codec
+    signed = codec.dumps_session(SessionData.new("user_1", "default"))
+    assert second.state.whop._site.cookies.codec.loads_session(signed, max_age=60)[0] is not None
     for app in (first, second):
-        await app.state.whop.manager.store.aclose()
+        await app.state.whop._site.manager.store.aclose()

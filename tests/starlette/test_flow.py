@@ -115,7 +115,7 @@ async def test_the_session_cookie_never_holds_a_token(env: Env, browser: httpx.A
     await env.sign_in(browser)
     stored = await env.store.get(env.client.token_key("user_mock1", "default"))
     assert stored is not None
-    payload = env.whop.codec._session.loads(session_cookie_value(browser))
+    payload = env.whop._site.cookies.codec._session.loads(session_cookie_value(browser))
 
     secrets = [stored.token.access_token, stored.token.refresh_token, stored.token.id_token]
     text = repr(payload) + session_cookie_value(browser)

@@ -12,7 +12,7 @@ KEY = ("user_mock1", "default")
 async def signed_in(env: Env, browser: httpx.AsyncClient) -> str:
     """Sign in; returns the CSRF token the sign-out form carries."""
     await env.sign_in(browser)
-    token = env.whop.codec.loads_session(
+    token = env.whop._site.cookies.codec.loads_session(
         browser.cookies["whop_session"], max_age=60
     )[0]
     assert token is not None

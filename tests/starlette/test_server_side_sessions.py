@@ -15,7 +15,8 @@ from whop_oauth.testing import MockWhop
 
 
 def csrf_of(env: Env, browser: httpx.AsyncClient) -> str:
-    session, _ = env.whop.codec.loads_session(browser.cookies["whop_session"], max_age=60)
+    codec = env.whop._site.cookies.codec
+    session, _ = codec.loads_session(browser.cookies["whop_session"], max_age=60)
     assert session is not None
     return session.session_id
 

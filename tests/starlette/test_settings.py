@@ -77,7 +77,7 @@ def test_whops_own_issuers_use_the_presets() -> None:
         ("WHOP_ISSUER", "http://id.example"),
         ("WHOP_ISSUER", "ftp://id.example"),
         ("WHOP_ISSUER", "https://id.example?tenant=1"),
-        ("WHOP_TOKEN_STORE", "postgres://db/tokens"),
+        ("WHOP_TOKEN_STORE", "mysql://db/tokens"),
         ("WHOP_TOKEN_STORE", "tokens.db"),
         ("WHOP_SESSION_SECRETS", "too-short"),
     ],

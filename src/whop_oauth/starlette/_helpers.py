@@ -15,7 +15,7 @@ from ._state import auth_state
 
 if TYPE_CHECKING:
     from .._user_auth import UserTokenAuth
-    from ._auth import WhopAuth
+    from ._site import Site
 
 __all__ = ["UserHTTPClient", "csrf_token", "current_user", "user_http_client"]
 
@@ -55,9 +55,9 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
     state = auth_state(request)
     if state.session is None:
         raise SignInRequired("nobody is signed in")
-    auth = state.auth
-    user_auth = auth.manager.auth(user=state.session.user, tenant=state.session.tenant)
-    return UserHTTPClient(auth, user_auth)
+    site = state.site
+    user_auth = site.manager.auth(user=state.session.user, tenant=state.session.tenant)
+    return UserHTTPClient(site, user_auth)
 
 
 class UserHTTPClient:
@@ -67,15 +67,15 @@ class UserHTTPClient:
     hosts); any other URL raises ``ConfigurationError`` before sending.
     """
 
-    def __init__(self, auth: WhopAuth, user_auth: UserTokenAuth) -> None:
-        self._whop = auth
+    def __init__(self, site: Site, user_auth: UserTokenAuth) -> None:
+        self._site = site
         self.auth = user_auth
 
     def __repr__(self) -> str:
-        return f"<UserHTTPClient for {self._whop.client.issuer}>"
+        return f"<UserHTTPClient for {self._site.client.issuer}>"
 
     async def _url(self, url: httpx.URL | str) -> httpx.URL:
-        metadata = await self._whop.client.load_metadata()
+        metadata = await self._site.client.load_metadata()
         target = httpx.URL(url)
         if target.is_relative_url:
             if metadata.api_base_url is None:
@@ -89,7 +89,7 @@ class UserHTTPClient:
     async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         """Like ``httpx.AsyncClient.request`` (``auth=`` is this user's)."""
         target = await self._url(url)
-        return await self._whop.http_client.request(method, target, auth=self.auth, **kwargs)
+        return await self._site.http.get().request(method, target, auth=self.auth, **kwargs)
 
     @asynccontextmanager
     async def stream(
@@ -97,7 +97,7 @@ class UserHTTPClient:
     ) -> AsyncIterator[httpx.Response]:
         """Like ``httpx.AsyncClient.stream``: ``async with client.stream(...) as response``."""
         target = await self._url(url)
-        client = self._whop.http_client
+        client = self._site.http.get()
         async with client.stream(method, target, auth=self.auth, **kwargs) as response:
             yield response
 

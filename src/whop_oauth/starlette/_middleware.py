@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -15,10 +14,8 @@ from .._errors import SignInRequired, TokenStoreError
 from .._session_registry import Miss
 from ._backend import WhopAuthBackend
 from ._pages import NO_CACHE_HEADERS
+from ._site import Site
 from ._state import SCOPE_KEY, AuthState
-
-if TYPE_CHECKING:
-    from ._auth import WhopAuth
 
 __all__ = ["WhopAuthMiddleware"]
 
@@ -40,17 +37,18 @@ class WhopAuthMiddleware:
     >>> app = Starlette(routes=whop.routes, middleware=[whop.middleware])  # doctest: +SKIP
     """
 
-    def __init__(self, app: ASGIApp, auth: WhopAuth) -> None:
+    def __init__(self, app: ASGIApp, site: Site) -> None:
         self.app = AuthenticationMiddleware(app, backend=WhopAuthBackend())
-        self.auth = auth
-        self._sessions = auth.manager.sessions
+        self.site = site
+        self._sessions = site.manager.sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
-        state = self.auth.read_session(connection)
+        session, write = self.site.cookies.read_session(connection)
+        state = AuthState(self.site, session, write=write)
         if state.session is not None:
             try:
                 await self._check_server_side(state)
@@ -92,7 +90,7 @@ class WhopAuthMiddleware:
                 except TokenStoreError as error:
                     logger.warning("could not end the session: %s", type(error).__name__)
             state.clear_session()
-            response = self.auth.sign_in_required_response(connection)
+            response = self.site.sign_in_required_response(connection)
             await response(scope, receive, send_wrapper)
 
     async def _check_server_side(self, state: AuthState) -> None:

@@ -22,7 +22,7 @@ from ._redirects import origin_of, safe_return_path
 from ._state import auth_state
 
 if TYPE_CHECKING:
-    from ._auth import WhopAuth
+    from ._site import Site
 
 __all__ = ["AuthEndpoints"]
 
@@ -36,65 +36,67 @@ _PICTURE_SCHEMES = ("https://", "http://", "data:image/")
 class AuthEndpoints:
     """The endpoints behind ``WhopAuth.routes`` (bound methods, so Starlette calls them)."""
 
-    def __init__(self, auth: WhopAuth) -> None:
-        self.auth = auth
+    def __init__(self, site: Site) -> None:
+        self.site = site
 
     # -- GET /auth/login?next=/path&company_id=biz_... ------------------------------
 
     async def login(self, request: Request) -> Response:
-        auth = self.auth
+        site = self.site
         auth_state(request)  # fail early and clearly without the middleware
-        origins = auth.origins | {origin_of(str(request.base_url))}
+        origins = site.origins | {origin_of(str(request.base_url))}
         next_path = safe_return_path(
-            request.query_params.get("next"), default=auth.home_path, origins=origins
+            request.query_params.get("next"), default=site.paths.home, origins=origins
         )
         company_id = request.query_params.get("company_id")
         if company_id is not None and not _COMPANY_ID.fullmatch(company_id):
             company_id = None  # not a company id: ignore it rather than forward it
         # company_id is only a wish: the tenant is decided at the callback, from the provider.
         try:
-            await auth.client.load_metadata()
-            flow = auth.client.authorization_request(company_id=company_id, next_path=next_path)
+            await site.client.load_metadata()
+            flow = site.client.authorization_request(company_id=company_id, next_path=next_path)
         except WhopOAuthError as exc:
-            return await auth.error_response(request, exc)
-        name = auth.flow_cookie_name(flow.state)
+            return await site.error_response(request, exc)
+        cookies = site.cookies
+        name = cookies.flow_cookie_name(flow.state)
         assert name is not None  # the client's states are long URL-safe tokens
-        value = auth.codec.dumps_flow({"flow": flow.to_dict()})
+        value = cookies.codec.dumps_flow({"flow": flow.to_dict()})
         response = RedirectResponse(flow.url, status_code=303, headers=NO_CACHE_HEADERS)
-        for stale in auth.stale_flow_cookies(request):
-            response.headers.append("Set-Cookie", auth.flow_cookie_header(request, stale, None))
-        response.headers.append("Set-Cookie", auth.flow_cookie_header(request, name, value))
+        for stale in cookies.stale_flow_cookies(request):
+            response.headers.append("Set-Cookie", cookies.flow_cookie_header(request, stale, None))
+        response.headers.append("Set-Cookie", cookies.flow_cookie_header(request, name, value))
         return response
 
     # -- GET /auth/callback?code=...&state=... ------------------------------------
 
     async def callback(self, request: Request) -> Response:
-        auth = self.auth
+        site = self.site
         state = auth_state(request)
-        name = auth.flow_cookie_name(request.query_params.get("state") or "")
+        name = site.cookies.flow_cookie_name(request.query_params.get("state") or "")
         raw = request.cookies.get(name) if name is not None else None
         previous = state.session
         try:
             flow = self._read_flow(raw)
             await self._spend(flow)
-            token = await auth.client.complete_authorization(request.url.query, flow)
+            token = await site.client.complete_authorization(request.url.query, flow)
             session = await self._sign_in(token, flow)
         except WhopOAuthError as exc:
-            response = await auth.error_response(request, exc)
+            response = await site.error_response(request, exc)
         else:
             state.set_session(session)
             if previous is not None:
                 await self._end(previous, "the browser signed in again")
-            target = safe_return_path(flow.next_path, default=auth.home_path)
+            target = safe_return_path(flow.next_path, default=site.paths.home)
             response = RedirectResponse(target, status_code=303, headers=NO_CACHE_HEADERS)
         if name is not None and raw is not None:
             # Single use: whatever happened, this flow is over.
-            response.headers.append("Set-Cookie", auth.flow_cookie_header(request, name, None))
+            deleted = site.cookies.flow_cookie_header(request, name, None)
+            response.headers.append("Set-Cookie", deleted)
         return response
 
     def _read_flow(self, raw: str | None) -> AuthorizationRequest:
-        max_age = self.auth.flow_max_age
-        data = None if raw is None else self.auth.codec.loads_flow(raw, max_age=max_age)
+        cookies = self.site.cookies
+        data = None if raw is None else cookies.codec.loads_flow(raw, max_age=cookies.flow_max_age)
         if data is None:
             raise StateMismatchError("no sign-in with this state is in progress in this browser")
         try:
@@ -107,8 +109,8 @@ class AuthEndpoints:
 
     async def _spend(self, flow: AuthorizationRequest) -> None:
         # Once, server-side: a replayed flow cookie (with its callback URL) exchanges nothing.
-        sessions = self.auth.manager.sessions
-        if not await sessions.claim_flow(flow.state, lifetime=self.auth.flow_max_age):
+        sessions = self.site.manager.sessions
+        if not await sessions.claim_flow(flow.state, lifetime=self.site.cookies.flow_max_age):
             raise StateMismatchError("this sign-in was already used: start a new one")
 
     async def _sign_in(self, token: Token, flow: AuthorizationRequest) -> SessionData:
@@ -132,9 +134,9 @@ class AuthEndpoints:
     async def _start(self, session: SessionData, token: Token) -> None:
         # The session record first: a sign-out elsewhere that counts this user's live
         # sessions meanwhile sees it, and leaves the grant stored next alone.
-        manager = self.auth.manager
+        manager, lifetime = self.site.manager, self.site.cookies.session_max_age
         key = manager.key(user=session.user, tenant=session.tenant)
-        await manager.sessions.create(session.session_id, key, lifetime=self.auth.session_max_age)
+        await manager.sessions.create(session.session_id, key, lifetime=lifetime)
         try:
             await manager.save(token, user=session.user, tenant=session.tenant)
         except Exception:
@@ -143,7 +145,7 @@ class AuthEndpoints:
 
     async def _end(self, session: SessionData, why: str, *, everywhere: bool = False) -> bool:
         """End the session server-side; ``False`` if the store failed (logged)."""
-        manager = self.auth.manager
+        manager = self.site.manager
         try:
             if everywhere:
                 await manager.sign_out_everywhere(user=session.user, tenant=session.tenant)
@@ -162,12 +164,12 @@ class AuthEndpoints:
         if not isinstance(user, str) or not user or len(user) > MAX_ID_LENGTH:
             raise InvalidResponseError("the provider did not say who signed in (sub)")
         # The tenant is what the provider (or the app's verifier) confirmed for this grant.
-        tenant, token = await prove_tenant(token, self.auth.tenant_verifier)
+        tenant, token = await prove_tenant(token, self.site.tenant_verifier)
         return claims, user, tenant, token
 
     async def _claims(self, token: Token) -> Mapping[str, Any]:
         claims = token.id_token_claims
-        client = self.auth.client
+        client = self.site.client
         has_profile = "name" in claims or "email" in claims
         if ("sub" in claims and has_profile) or client.metadata.userinfo_endpoint is None:
             return claims
@@ -177,7 +179,7 @@ class AuthEndpoints:
     async def _discard(self, token: Token) -> None:
         # The grant will not be stored: revoke it rather than leave it live at Whop.
         try:
-            await self.auth.client.revoke(token)
+            await self.site.client.revoke(token)
         except WhopOAuthError as exc:
             logger.info("could not revoke an unused grant: %s", type(exc).__name__)
 
@@ -192,7 +194,7 @@ class AuthEndpoints:
         return await self._logout(request, everywhere=True)
 
     async def _logout(self, request: Request, *, everywhere: bool) -> Response:
-        auth = self.auth
+        site = self.site
         state = auth_state(request)
         if not self._same_origin(request):
             return _forbidden("cross-site sign-out refused")
@@ -211,7 +213,7 @@ class AuthEndpoints:
                     headers=NO_CACHE_HEADERS,
                 )
         state.clear_session()
-        return RedirectResponse(auth.home_path, status_code=303, headers=NO_CACHE_HEADERS)
+        return RedirectResponse(site.paths.home, status_code=303, headers=NO_CACHE_HEADERS)
 
     def _same_origin(self, request: Request) -> bool:
         site = request.headers.get("sec-fetch-site")
@@ -220,7 +222,7 @@ class AuthEndpoints:
         origin = request.headers.get("origin")
         if origin is None:
             return True  # not a browser, or an old one: the CSRF token still has to match
-        allowed = self.auth.origins | {origin_of(str(request.base_url))}
+        allowed = self.site.origins | {origin_of(str(request.base_url))}
         return origin.lower() in allowed
 
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
-
 from starlette.requests import HTTPConnection
 
 from .._errors import MiddlewareNotInstalled
 from ._cookies import SessionData
+from ._policy import CookieWrite
+from ._site import Site
 
-if TYPE_CHECKING:
-    from ._auth import WhopAuth
-
-__all__ = ["SCOPE_KEY", "AuthState", "CookieWrite", "auth_state"]
+__all__ = ["SCOPE_KEY", "AuthState", "auth_state"]
 
 #: Where the middleware puts the request's ``AuthState`` in the ASGI scope.
 SCOPE_KEY = "whop_oauth"
-CookieWrite = Literal["keep", "set", "clear"]
 
 
 class AuthState:
@@ -27,12 +23,12 @@ class AuthState:
     ``set_session`` / ``clear_session``.
     """
 
-    __slots__ = ("_write", "auth", "session")
+    __slots__ = ("_write", "session", "site")
 
     def __init__(
-        self, auth: WhopAuth, session: SessionData | None, *, write: CookieWrite = "keep"
+        self, site: Site, session: SessionData | None, *, write: CookieWrite = "keep"
     ) -> None:
-        self.auth = auth
+        self.site = site
         self.session = session
         # "clear" for an unusable cookie, "set" for one signed with an old key.
         self._write: CookieWrite = write
@@ -50,9 +46,9 @@ class AuthState:
     def cookie_header(self) -> str | None:
         """The ``Set-Cookie`` to send, or ``None`` when the cookie stays as it is."""
         if self._write == "clear":
-            return self.auth.session_cookie_header(None)
+            return self.site.cookies.session_cookie_header(None)
         if self._write == "set" and self.session is not None:
-            return self.auth.session_cookie_header(self.session)
+            return self.site.cookies.session_cookie_header(self.session)
         return None
 
 

@@ -1,0 +1,116 @@
+"""What the routes, the middleware and the request helpers share, made once by ``WhopAuth``.
+
+A leaf of the package: the parts receive a ``Site`` instead of reaching into
+``WhopAuth``, so no module here imports ``_auth`` (nor each other in a circle).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import httpx
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from .._errors import WhopOAuthError
+from .._no_cookies import new_http_client, without_cookies
+from .._tenants import TenantVerifier
+from ._pages import NO_CACHE_HEADERS, error_page, status_for
+from ._policy import CookiePolicy
+
+if TYPE_CHECKING:
+    from .._client import OAuthClient
+    from .._manager import TokenManager
+
+__all__ = ["ErrorHandler", "Paths", "SharedHTTPClient", "Site"]
+
+logger = logging.getLogger("whop_oauth.starlette")
+
+#: ``(request, error, suggested_status) -> response`` (sync or async) for failed sign-ins.
+ErrorHandler = Callable[[Request, WhopOAuthError, int], Response | Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """Where the routes live, and where the user goes after signing out."""
+
+    login: str
+    callback: str
+    logout: str
+    home: str
+    logout_everywhere: str | None = None
+
+
+class SharedHTTPClient:
+    """The one pooled client every user's API calls share (made on first use).
+
+    It keeps no cookies: a cookie the provider sets on one user's answer must not
+    ride on the next user's request. An injected client is used through a view
+    that shares its connection pool but neither sends nor keeps its cookies.
+    """
+
+    def __init__(self, client: httpx.AsyncClient | None) -> None:
+        self._client = client
+        self._owned = client is None
+
+    def get(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_http_client(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        return without_cookies(self._client)
+
+    async def aclose(self) -> None:
+        """Close the client if this object made it (an injected one is its owner's)."""
+        if self._owned and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Site:
+    """The OAuth client, the token manager and the policies of one ``WhopAuth``."""
+
+    client: OAuthClient
+    manager: TokenManager
+    cookies: CookiePolicy
+    paths: Paths
+    #: Origins this site is reached at: return URLs and logout Origin headers must match.
+    origins: frozenset[str]
+    http: SharedHTTPClient
+    tenant_verifier: TenantVerifier | None = None
+    error_handler: ErrorHandler | None = None
+
+    async def error_response(self, request: Request, error: WhopOAuthError) -> Response:
+        """The answer to a failed sign-in: the app's ``error_handler`` or the default page."""
+        status = status_for(error)
+        log = logger.info if status == 400 else logger.warning
+        log("sign-in failed: %s (HTTP %d)", type(error).__name__, status)
+        response: Response
+        if self.error_handler is None:
+            root = request.scope.get("root_path", "")
+            response = error_page(
+                error, status, login_url=root + self.paths.login, home_url=self.paths.home
+            )
+        else:
+            result = self.error_handler(request, error, status)
+            response = await result if inspect.isawaitable(result) else result
+        response.headers.update(NO_CACHE_HEADERS)
+        return response
+
+    def sign_in_required_response(self, conn: HTTPConnection) -> Response:
+        """A browser page load goes to the login page and back; an API call gets a 401."""
+        wants_html = "text/html" in conn.headers.get("accept", "")
+        if conn.scope.get("method") in ("GET", "HEAD") and wants_html:
+            here = conn.url.path + (f"?{conn.url.query}" if conn.url.query else "")
+            root = conn.scope.get("root_path", "")
+            target = f"{root}{self.paths.login}?{urlencode({'next': here})}"
+            return RedirectResponse(target, status_code=303, headers=NO_CACHE_HEADERS)
+        return JSONResponse(
+            {"error": "sign_in_required"},
+            status_code=401,
+            headers={"Cache-Control": "no-store"},
+        )
