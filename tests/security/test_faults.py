@@ -151,7 +151,8 @@ async def _rig(
         )
         checker = OAuthClient(provider=mock.metadata, http_client=ok, **options)
         store = SpyStore()
-        manager = TokenManager(client, store)
+        # The refresh lock's lease must outlast the client's whole deadline.
+        manager = TokenManager(client, store, lock_lease=client.deadline + 1)
         body = mock.issue_tokens(USER, client_id=CLIENT)
         grant = Token(body["access_token"], refresh_token=body["refresh_token"], expires_at=None)
         await manager.save(grant, user=USER)
