@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench system-deps clean
+.PHONY: demo test lint typecheck doctest pytest bench system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The examples in src/'s docstrings run too (README's blocks: tests/test_readme.py).
+doctest: $(STAMP)
+	$(PY) -m pytest -q --doctest-modules src
+
 test: system-deps $(STAMP)
-	$(MAKE) --no-print-directory lint typecheck pytest
+	$(MAKE) --no-print-directory lint typecheck doctest pytest
 
 bench: $(STAMP)
 	bash scripts/install-system-deps.sh --bench

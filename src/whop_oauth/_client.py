@@ -137,7 +137,7 @@ class OAuthClient:
         discovery or JWKS fetch); ``refresh()`` may add a discovery before its token
         request and a JWKS fetch after it when those caches are cold.
 
-        >>> OAuthClient(client_id="app_1", redirect_uri="https://a.example/cb", timeout=5).deadline
+        >>> OAuthClient(client_id="app_1", redirect_uri="https://a.example/c", timeout=5.0).deadline
         10.0
         """
         return self._sender.deadline
