@@ -19,7 +19,7 @@ from ._authorize import (
 )
 from ._callback import CallbackParams, parse_callback
 from ._client_auth import AuthMethod, ClientAuth
-from ._discovery import SingleFlightCache, check_endpoints, discover
+from ._discovery import SingleFlightCache, check_endpoints, discover, missing_features
 from ._errors import (
     ConfigurationError,
     IdTokenError,
@@ -100,6 +100,7 @@ class OAuthClient:
         self._leeway = id_token_leeway
         self._static: ProviderMetadata | None = None
         self._discovery: SingleFlightCache[ProviderMetadata] | None = None
+        self._told_missing = False
         if isinstance(provider, str):
             self._issuer = check_url(provider, "issuer", allow_insecure_http=allow_insecure_http)
             self._discovery = SingleFlightCache(self._discover, discovery_ttl)
@@ -160,7 +161,12 @@ class OAuthClient:
         return await self._discovery.get()
 
     async def _discover(self) -> ProviderMetadata:
-        return await discover(self._sender, self._issuer, allow_insecure_http=self._insecure)
+        metadata = await discover(self._sender, self._issuer, allow_insecure_http=self._insecure)
+        if not self._told_missing:  # once per client, not at every refetch
+            self._told_missing = True
+            for line in missing_features(metadata, self._scope):
+                logger.warning("provider %s has %s", self._issuer, line)
+        return metadata
 
     def authorization_request(
         self,

@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._hooks import DeletionReason, RefreshHooks, RefreshInfo, call_hook, report_failure
 from ._manager_sessions import SessionGrants
+from ._reasons import describe
 from ._revocations import Revocations
 from ._session_registry import SessionRegistry
 from ._token import DEFAULT_TENANT, Token, TokenKey
@@ -432,4 +433,5 @@ class TokenManager(SessionGrants):
         try:
             await self.client.revoke(token)
         except WhopOAuthError as error:
-            logger.warning("token revocation failed: %s", type(error).__name__)
+            reason = describe(error, hide=(token.access_token, token.refresh_token))
+            logger.warning("token revocation failed: %s", reason)

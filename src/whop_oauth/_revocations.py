@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ._errors import ConfigurationError, InvalidClientError, ProviderError, WhopOAuthError
+from ._errors import ConfigurationError, InvalidClientError, WhopOAuthError
+from ._reasons import describe
 from ._token import Token
 
 __all__ = ["Revocations"]
@@ -30,7 +30,6 @@ logger = logging.getLogger("whop_oauth.manager")
 _MAX_PENDING = 1000
 #: A token is given up after this many failed attempts.
 _MAX_ATTEMPTS = 8
-_ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 
 
 class _Revoker(Protocol):
@@ -90,10 +89,8 @@ class Revocations:
         return True
 
     def _failed(self, item: _Pending, error: BaseException, took: float) -> None:
-        # The OAuth error code only, and only if it looks like one (it is provider text).
-        code = getattr(error, "error", "") if isinstance(error, ProviderError) else ""
-        code = f" {code}" if _ERROR_CODE.fullmatch(code) else ""
-        what = f"{type(error).__name__}{code}"
+        # The provider's code and description, cleaned; the token itself never.
+        what = describe(error, hide=(item.token.access_token, item.token.refresh_token))
         item.attempts += 1
         # A client the provider refuses will be refused again: no point in retrying.
         final = isinstance(error, InvalidClientError | ConfigurationError)

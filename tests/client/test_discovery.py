@@ -1,4 +1,8 @@
-"""Discovery: RFC 8414 then OIDC, issuer must match, TTL cache, one fetch under concurrency."""
+"""Discovery: RFC 8414 and OIDC, issuer must match, TTL cache, one fetch under concurrency.
+
+Most tests here serve the RFC 8414 document only (the OpenID one answers 404); the
+merge of several documents is in test_discovery_merge.py.
+"""
 
 from __future__ import annotations
 
@@ -36,11 +40,18 @@ def document(issuer: str = ISSUER, **extra: Any) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+def oidc_not_served(router: respx.MockRouter) -> None:
+    """A test that serves the OpenID document routes OIDC again (the route is replaced)."""
+    router.get(OIDC).respond(404)
+
+
 def test_well_known_urls_follow_rfc_8414_path_insertion_then_oidc() -> None:
     assert discovery_urls("https://login.example") == [RFC8414, OIDC]
     assert discovery_urls("https://login.example/tenant/a") == [
         "https://login.example/.well-known/oauth-authorization-server/tenant/a",
         "https://login.example/tenant/a/.well-known/openid-configuration",
+        "https://login.example/tenant/a/.well-known/oauth-authorization-server",
     ]
 
 
@@ -233,6 +244,7 @@ def test_an_insecure_or_malformed_issuer_is_refused(make_client: Make, issuer: s
 
 async def test_a_loopback_issuer_may_use_http(make_client: Make, router: respx.MockRouter) -> None:
     local = "http://127.0.0.1:9999"
+    router.get(f"{local}/.well-known/openid-configuration").respond(404)
     router.get(f"{local}/.well-known/oauth-authorization-server").respond(
         200, json=document(issuer=local)
     )

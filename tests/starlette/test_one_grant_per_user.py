@@ -158,7 +158,8 @@ async def test_a_failed_revocation_of_a_replaced_grant_is_logged_and_retried_lat
         assert not mock.is_revoked(first)  # still live, and remembered
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert [r.getMessage().split(" after ")[0] for r in warnings] == [
-            "revoking a replaced grant failed (ProviderError temporarily_unavailable"
+            "revoking a replaced grant failed (ProviderError temporarily_unavailable: "
+            "Try again later (HTTP 503)"
         ]
 
         await env.sign_in(c)  # the next replacement succeeds, and retries the first

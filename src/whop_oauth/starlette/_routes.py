@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from .._authorize import AuthorizationRequest
 from .._errors import InvalidResponseError, StateMismatchError, WhopOAuthError
+from .._reasons import describe
 from .._tenants import prove_tenant
 from .._token import Token
 from ._cookies import MAX_ID_LENGTH, SessionData
@@ -181,7 +182,8 @@ class AuthEndpoints:
         try:
             await self.site.client.revoke(token)
         except WhopOAuthError as exc:
-            logger.info("could not revoke an unused grant: %s", type(exc).__name__)
+            reason = describe(exc, hide=(token.access_token, token.refresh_token))
+            logger.warning("could not revoke an unused grant: %s", reason)
 
     # -- POST /auth/logout -------------------------------------------------------
 

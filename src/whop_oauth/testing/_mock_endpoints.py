@@ -47,7 +47,7 @@ class Endpoints:
         faults: Faults,
         *,
         consent: bool,
-        discovery: Callable[[], dict[str, Any]],
+        discovery: Callable[[str], dict[str, Any] | None],
     ) -> None:
         self.state = state
         self.faults = faults
@@ -58,10 +58,9 @@ class Endpoints:
         def route(path: str, name: str, handler: Handler, methods: list[str]) -> Route:
             return Route(path, self._guard(name, handler), methods=methods, name=f"mock_{name}")
 
-        discovery = self._discovery
         return [
-            route("/.well-known/openid-configuration", "discovery", discovery, ["GET"]),
-            route("/.well-known/oauth-authorization-server", "discovery", discovery, ["GET"]),
+            route("/.well-known/openid-configuration", "discovery", self._openid, ["GET"]),
+            route("/.well-known/oauth-authorization-server", "discovery", self._oauth, ["GET"]),
             route("/.well-known/jwks.json", "jwks", self._jwks, ["GET"]),
             route("/oauth/authorize", "authorize", self._authorize, ["GET"]),
             Route("/oauth/consent", self._consent, methods=["POST"], name="mock_consent"),
@@ -96,8 +95,17 @@ class Endpoints:
 
         return endpoint
 
-    async def _discovery(self, request: Request) -> Response:
-        return json_response(self.discovery(), headers={"Cache-Control": "max-age=300"})
+    async def _openid(self, request: Request) -> Response:
+        return self._document("openid")
+
+    async def _oauth(self, request: Request) -> Response:
+        return self._document("oauth")
+
+    def _document(self, kind: str) -> Response:
+        document = self.discovery(kind)
+        if document is None:
+            return json_response({"error": "not_found"}, status=404)
+        return json_response(document, headers={"Cache-Control": "max-age=300"})
 
     async def _jwks(self, request: Request) -> Response:
         return json_response(self.state.keys.jwks(), headers={"Cache-Control": "max-age=300"})

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from starlette.routing import Mount, Router
+from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._metadata import ProviderMetadata
@@ -24,10 +24,17 @@ from ._mock_model import MockClient, MockGrant, MockStats, MockUser, avatar_data
 from ._mock_records import AuthorizationRequest, parse_scope
 from ._mock_state import ProviderState
 
-__all__ = ["COMPANY_ECHO_PLACES", "MockWhop"]
+__all__ = ["COMPANY_ECHO_PLACES", "WELL_KNOWN_SHAPES", "MockWhop"]
 
 #: Where the mock can name a grant's company (``MockWhop(company_echo=...)``).
 COMPANY_ECHO_PLACES = frozenset({"token_response", "id_token", "introspection"})
+#: Which metadata documents the mock serves (``MockWhop(well_known=...)``).
+WELL_KNOWN_SHAPES = frozenset({"both", "openid", "oauth", "split"})
+#: In the "split" shape, what each document leaves out (django-oauth-toolkit's shape).
+_SPLIT_OMITS = {
+    "openid": ("revocation_endpoint", "introspection_endpoint"),
+    "oauth": ("userinfo_endpoint",),
+}
 
 DEFAULT_CLIENT = MockClient("app_mock", name="Mock App")
 DEFAULT_USER = MockUser(
@@ -62,6 +69,14 @@ class MockWhop:
     the token response (``"token_response"``) or the id_token (``"id_token"``).
     Its JWT access tokens always carry a ``company_id`` claim (whop_oauth never
     reads it).
+
+    ``well_known`` picks the metadata documents served: ``"both"`` (the OpenID
+    document and the RFC 8414 one, alike), ``"openid"`` or ``"oauth"`` (only that
+    one; the other answers 404), or ``"split"``: both, the OpenID one without
+    revocation and introspection endpoints, the RFC 8414 one without userinfo, as
+    django-oauth-toolkit serves them. For an issuer with a path (``.../o``), the RFC
+    8414 document is served both at ``/.well-known/oauth-authorization-server/o`` and
+    at ``/o/.well-known/oauth-authorization-server``.
     """
 
     def __init__(
@@ -76,6 +91,7 @@ class MockWhop:
         consent: bool = False,
         clock: Callable[[], float] = time.time,
         company_echo: Collection[str] = ("introspection",),
+        well_known: str = "both",
     ) -> None:
         issuer = issuer.rstrip("/")
         if urlsplit(issuer).scheme not in ("http", "https"):
@@ -86,7 +102,10 @@ class MockWhop:
         echo = frozenset(company_echo)
         if isinstance(company_echo, str) or not echo <= COMPANY_ECHO_PLACES:
             raise ValueError(f"company_echo takes places among {sorted(COMPANY_ECHO_PLACES)}")
+        if well_known not in WELL_KNOWN_SHAPES:
+            raise ValueError(f"well_known is one of {sorted(WELL_KNOWN_SHAPES)}")
         self._issuer = issuer
+        self._well_known = well_known
         self._keys = SigningKeys()
         self._faults = Faults()
         self._state = ProviderState(
@@ -100,9 +119,7 @@ class MockWhop:
             code_ttl=code_ttl,
             company_echo=echo,
         )
-        endpoints = Endpoints(
-            self._state, self._faults, consent=consent, discovery=self.discovery_document
-        )
+        endpoints = Endpoints(self._state, self._faults, consent=consent, discovery=self._served)
         self._router = Router(routes=endpoints.routes())
         document = self.discovery_document()
         self._metadata = dataclasses.replace(
@@ -132,13 +149,23 @@ class MockWhop:
         """The ``/.well-known/openid-configuration`` body."""
         return discovery_document(self._issuer)
 
+    def _served(self, kind: str) -> dict[str, Any] | None:
+        """The document served as ``kind`` ("openid" or "oauth"), None for a 404."""
+        if self._well_known not in ("both", "split", kind):
+            return None
+        document = self.discovery_document()
+        if self._well_known == "split":
+            for name in _SPLIT_OMITS[kind]:
+                document.pop(name)
+        return document
+
     def jwks(self) -> dict[str, Any]:
         """The public keys, as served at ``/.well-known/jwks.json``."""
         return self._keys.jwks()
 
     def transport(self) -> httpx.ASGITransport:
         """An httpx transport that sends every request to this mock, in-process."""
-        return httpx.ASGITransport(app=self)
+        return httpx.ASGITransport(app=self._served_app())
 
     # -- steering the next requests ---------------------------------------------------
 
@@ -275,7 +302,11 @@ class MockWhop:
 
     def _served_app(self) -> ASGIApp:
         path = urlsplit(self._issuer).path
-        return Router(routes=[Mount(path, app=self)]) if path else self
+        if not path:
+            return self
+        # RFC 8414 §3.1: for an issuer with a path, well-known goes before the path.
+        inserted = Route(f"/.well-known/oauth-authorization-server{path}", _AtPath(self))
+        return Router(routes=[inserted, Mount(path, app=self)])
 
     @contextmanager
     def serve_in_thread(self, host: str | None = None, port: int | None = None) -> Iterator[str]:
@@ -318,3 +349,14 @@ class MockWhop:
             raise
         with serve_socket(mock._served_app(), sock):
             yield mock
+
+
+class _AtPath:
+    """Serves the mock's RFC 8414 document at the path-inserted location."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope = {**scope, "path": "/.well-known/oauth-authorization-server", "root_path": ""}
+        await self._app(scope, receive, send)

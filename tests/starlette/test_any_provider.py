@@ -1,0 +1,81 @@
+"""The Starlette integration against a provider shaped unlike Whop: an issuer with a
+path whose OpenID and RFC 8414 documents each lack what the other has."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette_support import APP_ORIGIN, Env, make_env
+
+from whop_oauth.testing import MockWhop
+
+ISSUER = "https://idp.example/o"
+
+
+@pytest.fixture
+def mock() -> MockWhop:
+    return MockWhop(ISSUER, well_known="split")
+
+
+@pytest.fixture
+async def env(mock: MockWhop, http: httpx.AsyncClient) -> AsyncIterator[Env]:
+    env = make_env(mock, http, provider=mock.issuer)  # discovered, not a preset
+    yield env
+    await env.provider.aclose()
+
+
+async def sign_in(env: Env, browser: httpx.AsyncClient) -> str:
+    assert (await env.sign_in(browser)).status_code == 303
+    record = env.whop._site.cookies.codec.loads_session(
+        browser.cookies["whop_session"], max_age=60
+    )[0]
+    assert record is not None
+    return record.session_id
+
+
+async def test_userinfo_and_revocation_both_work_when_each_is_in_one_document(
+    env: Env, browser: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    csrf = await sign_in(env, browser)
+    stored = await env.store.get(env.client.token_key("user_mock1"))
+    assert stored is not None
+
+    me = await browser.get("/me")  # userinfo, from the OpenID document
+    out = await browser.post("/auth/logout", data={"csrf_token": csrf})
+
+    assert me.status_code == 200
+    assert me.json()["sub"] == "user_mock1"
+    assert out.status_code == 303
+    assert env.mock.is_revoked(stored.token.refresh_token)  # from the RFC 8414 one
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_failed_revocation_at_sign_out_is_a_warning_with_the_providers_reason(
+    env: Env, browser: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    csrf = await sign_in(env, browser)
+    stored = await env.store.get(env.client.token_key("user_mock1"))
+    assert stored is not None
+    assert stored.token.refresh_token
+    echoed = f"unknown token {stored.token.refresh_token}"  # a provider echoing the token
+    body = {"error": "invalid_request", "error_description": echoed}
+    env.mock.fail_next("revoke", 400, body=body)
+
+    out = await browser.post(
+        "/auth/logout", data={"csrf_token": csrf}, headers={"Origin": APP_ORIGIN}
+    )
+
+    assert out.status_code == 303
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "revoking a signed-out grant failed (ProviderError invalid_request: "
+        "unknown token [redacted] (HTTP 400) after "
+    )
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert stored.token.refresh_token not in logged
+    assert stored.token.access_token not in logged
