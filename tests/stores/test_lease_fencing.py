@@ -103,3 +103,4 @@ async def test_a_release_by_the_new_holder_does_not_revive_the_old_lease(
     assert await store.acquire_lease(key(), "new", 5)  # type: ignore[attr-defined]
     assert await store.release_lease(key(), "new")  # type: ignore[attr-defined]
     assert await store.renew_lease(key(), "old", 5) is False  # type: ignore[attr-defined]
+
