@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian's redis-server and chromium, for the tests that run the real thing.
+# Debian's redis-server, postgresql, chromium and nodejs, for the tests that run the real thing.
 system-deps:
 	bash scripts/install-system-deps.sh
 
