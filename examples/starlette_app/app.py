@@ -27,7 +27,8 @@ from whop_oauth.starlette import WhopAuth, csrf_token, current_user, user_http_c
 from whop_oauth.testing import MockWhop
 
 from ._demo import MOCK_PREFIX, mock_issuer, with_demo_keys
-from ._pages import CSP, profile_page, signed_out_page
+from ._failures import failure_handler
+from ._pages import CSP, profile_page, signed_out_page, userinfo_page
 
 __all__ = ["create_app"]
 
@@ -66,12 +67,23 @@ def create_app(
     client, http, extra_routes = _client_and_routes(settings, http_client)
     store = settings.open_store()
     manager = TokenManager(client, store)
-    whop = WhopAuth(client, manager, secret_keys=settings.session_secrets, http_client=http)
+    whop = WhopAuth(
+        client,
+        manager,
+        secret_keys=settings.session_secrets,
+        http_client=http,
+        after_logout_path="/?signed_out=1",  # the home page says "You're signed out."
+        error_handler=failure_handler(demo=demo),  # failed sign-ins in this app's look
+    )
 
     async def home(request: Request) -> Response:
         user = current_user(request)
         if user is None:
-            page = signed_out_page(login_url=request.url_for("whop_login").path, demo=demo)
+            page = signed_out_page(
+                login_url=request.url_for("whop_login").path,
+                demo=demo,
+                just_signed_out=request.query_params.get("signed_out") == "1",
+            )
         else:
             logout_url = request.url_for("whop_logout").path
             page = profile_page(
@@ -85,6 +97,9 @@ def create_app(
         metadata = await client.load_metadata()
         assert metadata.userinfo_endpoint is not None
         answer = await user_http_client(request).get(metadata.userinfo_endpoint)
+        browser = "text/html" in request.headers.get("accept", "")
+        if browser and answer.status_code == 200 and request.query_params.get("format") != "json":
+            return HTMLResponse(userinfo_page(answer.json(), demo=demo), headers=_NO_STORE)
         return Response(
             answer.content,
             status_code=answer.status_code,

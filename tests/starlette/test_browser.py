@@ -68,7 +68,7 @@ def example_app(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-async def test_a_user_signs_in_with_whop_sees_their_card_loads_me_and_signs_out(
+async def test_a_user_signs_in_sees_their_card_and_profile_signs_out_and_retries(
     example_app: str,
 ) -> None:
     from playwright.async_api import async_playwright
@@ -99,15 +99,40 @@ async def test_a_user_signs_in_with_whop_sees_their_card_loads_me_and_signs_out(
             assert first is not None
             assert again is not None
             assert (first.status, again.status) == (200, 200), await again.text()
-            me = await again.json()
-            assert me["sub"] == "user_mock1"
-            assert me["email"] == "mock.user@example.com"
+            # A readable page, not raw JSON: the picture is a picture, and a way back.
+            table = page.locator("#userinfo table")
+            assert "user_mock1" in await table.inner_text()
+            assert "mock.user@example.com" in await table.inner_text()
+            assert "data:image" not in await table.inner_text()
+            assert await page.locator("#userinfo td img").count() == 1
+            await page.screenshot(path=str(output / "starlette-me.png"), full_page=True)
+            as_json = await page.goto(f"{example_app}/me?format=json")
+            assert as_json is not None
+            assert (await as_json.json())["sub"] == "user_mock1"
+            await page.goto(f"{example_app}/me")
+            await page.click("text=Back")
+            await page.wait_for_url(f"{example_app}/")
 
-            await page.goto(f"{example_app}/")
             await page.click("button:has-text('Sign out')")
             await page.wait_for_selector("text=Sign in with Whop")
             assert await page.locator("#profile").count() == 0
+            assert "signed out" in await page.locator(".notice").inner_text()
+            await page.screenshot(path=str(output / "starlette-signed-out.png"))
+
+            # Denied at the consent page: the app's own error page; "Try again" keeps /me.
             await page.goto(f"{example_app}/me")
             await page.wait_for_url(f"{example_app}/mock-whop/oauth/authorize?*")
+            await page.click("button:has-text('Deny')")
+            await page.wait_for_selector("#error")
+            assert "Sign-in cancelled" in await page.locator("#error").inner_text()
+            assert await page.locator(".banner").is_visible()  # the demo banner, as elsewhere
+            font = "getComputedStyle(document.body).fontFamily"
+            error_font = await page.evaluate(font)
+            await page.screenshot(path=str(output / "starlette-error.png"))
+            await page.click("text=Try again")
+            await page.wait_for_url(f"{example_app}/mock-whop/oauth/authorize?*")
+            await page.click("button:has-text('Approve')")
+            await page.wait_for_url(f"{example_app}/me")  # where the user was going
+            assert await page.evaluate(font) == error_font
         finally:
             await browser.close()

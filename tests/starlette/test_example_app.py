@@ -99,3 +99,43 @@ async def test_missing_keys_are_generated_once_shared_by_every_worker_and_warned
     assert second.state.whop._site.cookies.codec.loads_session(signed, max_age=60)[0] is not None
     for app in (first, second):
         await app.state.whop._site.manager.store.aclose()
+
+
+async def test_the_demo_pages_profile_sign_out_notice_and_error_share_one_look(
+    browser: httpx.AsyncClient,
+) -> None:
+    html = {"Accept": "text/html"}
+    consent = await browser.get((await browser.get("/auth/login?next=/me")).headers["location"])
+    denied = await browser.post(
+        "/mock-whop/oauth/consent",
+        data={"flow": hidden_field(consent.text, "flow"), "decision": "deny"},
+    )
+    error = await browser.get(denied.headers["location"])
+    assert error.status_code == 400
+    assert 'id="error"' in error.text
+    assert "Demo mode" in error.text  # the app's banner and stylesheet, not the library's page
+    assert 'href="/auth/login?next=%2Fme"' in error.text  # "Try again" keeps /me
+
+    consent = await browser.get((await browser.get("/auth/login?next=/me")).headers["location"])
+    approved = await browser.post(
+        "/mock-whop/oauth/consent",
+        data={"flow": hidden_field(consent.text, "flow"), "decision": "approve"},
+    )
+    callback = await browser.get(approved.headers["location"])
+    assert callback.headers["location"] == "/me"
+    me = await browser.get("/me", headers=html)
+    assert 'id="userinfo"' in me.text
+    assert "mock.user@example.com" in me.text
+    assert me.text.count("data:image/") == 1  # the picture, once, as an <img>
+    assert '<img alt="" src="data:image/' in me.text
+    assert 'href="/"' in me.text
+
+    card = await browser.get("/")
+    out = await browser.post(
+        "/auth/logout",
+        data={"csrf_token": hidden_field(card.text, "csrf_token")},
+        headers={"Origin": ORIGIN},
+    )
+    assert out.headers["location"] == "/?signed_out=1"
+    assert "signed out" in (await browser.get(out.headers["location"])).text
+    assert "signed out" not in (await browser.get("/")).text

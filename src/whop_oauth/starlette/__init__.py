@@ -19,6 +19,7 @@ from ._cookies import SessionData as SessionData
 from ._helpers import UserHTTPClient as UserHTTPClient
 from ._helpers import csrf_token as csrf_token
 from ._helpers import current_user as current_user
+from ._helpers import sign_in_url as sign_in_url
 from ._helpers import user_http_client as user_http_client
 from ._middleware import WhopAuthMiddleware as WhopAuthMiddleware
 from ._pages import status_for as status_for
@@ -36,6 +37,7 @@ __all__ = [
     "csrf_token",
     "current_user",
     "safe_return_path",
+    "sign_in_url",
     "status_for",
     "user_http_client",
 ]

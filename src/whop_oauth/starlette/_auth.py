@@ -44,6 +44,7 @@ def _paths(
     logout: str,
     home: str,
     logout_everywhere: str | None,
+    after_logout: str | None = None,
 ) -> Paths:
     return Paths(
         login=_check_path("login_path", login),
@@ -53,6 +54,9 @@ def _paths(
         logout_everywhere=None
         if logout_everywhere is None
         else _check_path("logout_everywhere_path", logout_everywhere),
+        after_logout=None
+        if after_logout is None
+        else _check_path("after_logout_path", after_logout),
     )
 
 
@@ -65,7 +69,8 @@ class WhopAuth:
     provider confirmed, or what ``tenant_verifier`` (``async (token) -> tenant``)
     returns (see ``whop_oauth.prove_tenant``).
     ``callback_path`` defaults to the path of the client's ``redirect_uri``;
-    ``cookie_secure`` to whether that URI is https.
+    ``cookie_secure`` to whether that URI is https. Sign-out sends the browser to
+    ``after_logout_path`` (default ``home_path``), e.g. ``"/?signed_out=1"`` for a notice.
 
     >>> whop = WhopAuth(client, manager, secret_keys=[os.environ["SESSION_KEY"]])  # doctest: +SKIP
     >>> app = Starlette(routes=[*whop.routes, ...], middleware=[whop.middleware])  # doctest: +SKIP
@@ -83,6 +88,7 @@ class WhopAuth:
         logout_path: str = "/auth/logout",
         logout_everywhere_path: str | None = None,
         home_path: str = "/",
+        after_logout_path: str | None = None,
         error_handler: ErrorHandler | None = None,
         cookie_secure: bool | None = None,
         session_max_age: int = SESSION_MAX_AGE,
@@ -91,7 +97,7 @@ class WhopAuth:
         redirect = urlsplit(client.redirect_uri)
         paths = _paths(
             redirect.path, login_path, callback_path, logout_path, home_path,
-            logout_everywhere_path,
+            logout_everywhere_path, after_logout_path,
         )
         manager.sessions  # noqa: B018 - sessions are server-side: fail now without a store
         secure = redirect.scheme == "https" if cookie_secure is None else cookie_secure

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .._user_auth import UserTokenAuth
     from ._site import Site
 
-__all__ = ["UserHTTPClient", "csrf_token", "current_user", "user_http_client"]
+__all__ = ["UserHTTPClient", "csrf_token", "current_user", "sign_in_url", "user_http_client"]
 
 
 def current_user(request: HTTPConnection) -> WhopUser | None:
@@ -39,6 +39,22 @@ def csrf_token(request: HTTPConnection) -> str:
     """
     session = auth_state(request).session
     return "" if session is None else session.session_id
+
+
+def sign_in_url(request: HTTPConnection) -> str:
+    """The login URL that brings the user back where they were going.
+
+    In an ``error_handler``, that is where the failed sign-in was going (the login's
+    ``next``, or the return path its flow carried to the callback); elsewhere, the
+    current page. For a "Try again" link:
+
+    >>> f'<a href="{sign_in_url(request)}">Try again</a>'  # doctest: +SKIP
+    """
+    state = auth_state(request)
+    if state.return_path is not None:
+        return state.site.login_url(request, state.return_path)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return state.site.login_url(request, here)
 
 
 def user_http_client(request: HTTPConnection) -> UserHTTPClient:

@@ -44,11 +44,12 @@ class AuthEndpoints:
 
     async def login(self, request: Request) -> Response:
         site = self.site
-        auth_state(request)  # fail early and clearly without the middleware
+        state = auth_state(request)  # fail early and clearly without the middleware
         origins = site.origins | {origin_of(str(request.base_url))}
         next_path = safe_return_path(
             request.query_params.get("next"), default=site.paths.home, origins=origins
         )
+        state.return_path = next_path
         company_id = request.query_params.get("company_id")
         if company_id is not None and not _COMPANY_ID.fullmatch(company_id):
             company_id = None  # not a company id: ignore it rather than forward it
@@ -57,7 +58,7 @@ class AuthEndpoints:
             await site.client.load_metadata()
             flow = site.client.authorization_request(company_id=company_id, next_path=next_path)
         except WhopOAuthError as exc:
-            return await site.error_response(request, exc)
+            return await site.error_response(request, exc, return_path=next_path)
         cookies = site.cookies
         name = cookies.flow_cookie_name(flow.state)
         assert name is not None  # the client's states are long URL-safe tokens
@@ -76,13 +77,15 @@ class AuthEndpoints:
         name = site.cookies.flow_cookie_name(request.query_params.get("state") or "")
         raw = request.cookies.get(name) if name is not None else None
         previous = state.session
+        state.return_path = site.paths.home  # until the flow says where it was going
         try:
             flow = self._read_flow(raw)
+            state.return_path = safe_return_path(flow.next_path, default=site.paths.home)
             await self._spend(flow)
             token = await site.client.complete_authorization(request.url.query, flow)
             session = await self._sign_in(token, flow)
         except WhopOAuthError as exc:
-            response = await site.error_response(request, exc)
+            response = await site.error_response(request, exc, return_path=state.return_path)
         else:
             state.set_session(session)
             if previous is not None:
@@ -215,7 +218,8 @@ class AuthEndpoints:
                     headers=NO_CACHE_HEADERS,
                 )
         state.clear_session()
-        return RedirectResponse(site.paths.home, status_code=303, headers=NO_CACHE_HEADERS)
+        target = site.paths.after_logout or site.paths.home
+        return RedirectResponse(target, status_code=303, headers=NO_CACHE_HEADERS)
 
     def _same_origin(self, request: Request) -> bool:
         site = request.headers.get("sec-fetch-site")

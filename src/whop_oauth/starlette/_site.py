@@ -44,6 +44,8 @@ class Paths:
     logout: str
     home: str
     logout_everywhere: str | None = None
+    #: Where sign-out sends the browser (``home`` unless the app says otherwise).
+    after_logout: str | None = None
 
 
 class SharedHTTPClient:
@@ -84,17 +86,25 @@ class Site:
     tenant_verifier: TenantVerifier | None = None
     error_handler: ErrorHandler | None = None
 
-    async def error_response(self, request: Request, error: WhopOAuthError) -> Response:
-        """The answer to a failed sign-in: the app's ``error_handler`` or the default page."""
+    def login_url(self, conn: HTTPConnection, return_path: str | None = None) -> str:
+        """The login route's URL, with ``next=return_path`` when there is one."""
+        url = conn.scope.get("root_path", "") + self.paths.login
+        return f"{url}?{urlencode({'next': return_path})}" if return_path else url
+
+    async def error_response(
+        self, request: Request, error: WhopOAuthError, *, return_path: str | None = None
+    ) -> Response:
+        """The answer to a failed sign-in: the app's ``error_handler`` or the default page.
+
+        ``return_path`` is where the sign-in was going: "Try again" goes there too.
+        """
         status = status_for(error)
         log = logger.info if status == 400 else logger.warning
         log("sign-in failed: %s (HTTP %d)", type(error).__name__, status)
         response: Response
         if self.error_handler is None:
-            root = request.scope.get("root_path", "")
-            response = error_page(
-                error, status, login_url=root + self.paths.login, home_url=self.paths.home
-            )
+            login_url = self.login_url(request, return_path)
+            response = error_page(error, status, login_url=login_url, home_url=self.paths.home)
         else:
             result = self.error_handler(request, error, status)
             response = await result if inspect.isawaitable(result) else result

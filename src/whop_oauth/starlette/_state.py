@@ -23,13 +23,16 @@ class AuthState:
     ``set_session`` / ``clear_session``.
     """
 
-    __slots__ = ("_write", "session", "site")
+    __slots__ = ("_write", "return_path", "session", "site")
 
     def __init__(
         self, site: Site, session: SessionData | None, *, write: CookieWrite = "keep"
     ) -> None:
         self.site = site
         self.session = session
+        #: Where this request's sign-in was going (set by login and callback), so that a
+        #: "try again" link after a failed sign-in returns the user there.
+        self.return_path: str | None = None
         # "clear" for an unusable cookie, "set" for one signed with an old key.
         self._write: CookieWrite = write
 
