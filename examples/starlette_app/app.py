@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
 from whop_oauth import OAuthClient, Settings, TokenManager
@@ -72,6 +72,7 @@ def create_app(
         manager,
         secret_keys=settings.session_secrets,
         http_client=http,
+        provider_name=settings.provider_name,  # WHOP_PROVIDER_NAME; None: from the issuer
         after_logout_path="/?signed_out=1",  # the home page says "You're signed out."
         error_handler=failure_handler(demo=demo),  # failed sign-ins in this app's look
     )
@@ -95,7 +96,12 @@ def create_app(
         # The provider's userinfo, fetched with the user's Bearer token through
         # UserTokenAuth: an expired token is refreshed first, a 401 once more.
         metadata = await client.load_metadata()
-        assert metadata.userinfo_endpoint is not None
+        if metadata.userinfo_endpoint is None:  # an OAuth-only provider (the load said so)
+            return JSONResponse(
+                {"error": "no_userinfo", "error_description": "the provider has no userinfo"},
+                status_code=404,
+                headers=_NO_STORE,
+            )
         answer = await user_http_client(request).get(metadata.userinfo_endpoint)
         browser = "text/html" in request.headers.get("accept", "")
         if browser and answer.status_code == 200 and request.query_params.get("format") != "json":

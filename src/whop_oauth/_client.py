@@ -62,6 +62,9 @@ class OAuthClient:
     keeps no cookies, and an injected ``http_client``'s cookie jar is neither sent
     nor filled: these requests carry users' grants.
 
+    ``api_base_url`` names the provider's REST API, where users' relative URLs go
+    (``user_http_client(request).get("/accounts/me")``); Whop's presets have one.
+
     >>> client = OAuthClient(client_id="app_123", redirect_uri="https://app.example/cb")
     >>> flow = client.authorization_request()  # send the browser to flow.url
     >>> token = await client.complete_authorization(query, flow)  # doctest: +SKIP
@@ -85,6 +88,7 @@ class OAuthClient:
         id_token_leeway: float = 60.0,
         max_response_bytes: int = 1_000_000,
         allow_insecure_http: bool = False,
+        api_base_url: str | None = None,
     ) -> None:
         if not isinstance(client_id, str) or not client_id:
             raise ConfigurationError("client_id must be a non-empty string")
@@ -101,13 +105,19 @@ class OAuthClient:
         self._static: ProviderMetadata | None = None
         self._discovery: SingleFlightCache[ProviderMetadata] | None = None
         self._told_missing = False
+        # The provider's REST API, for relative URLs of users' calls (Whop's presets have one).
+        self._api_base = (
+            None
+            if api_base_url is None
+            else check_url(api_base_url, "api_base_url", allow_insecure_http=allow_insecure_http)
+        )
         if isinstance(provider, str):
             self._issuer = check_url(provider, "issuer", allow_insecure_http=allow_insecure_http)
             self._discovery = SingleFlightCache(self._discover, discovery_ttl)
         else:
             check_endpoints(provider, allow_insecure_http)
             ensure_s256(provider)
-            self._static, self._issuer = provider, provider.issuer
+            self._static, self._issuer = self._with_api_base(provider), provider.issuer
         # Everything is checked before an HTTP client exists, so a bad config leaks none.
         HttpSender.check_limits(timeout, max_retries, max_response_bytes, deadline)
         self._owns_http = http_client is None
@@ -162,11 +172,17 @@ class OAuthClient:
 
     async def _discover(self) -> ProviderMetadata:
         metadata = await discover(self._sender, self._issuer, allow_insecure_http=self._insecure)
+        metadata = self._with_api_base(metadata)
         if not self._told_missing:  # once per client, not at every refetch
             self._told_missing = True
             for line in missing_features(metadata, self._scope):
                 logger.warning("provider %s has %s", self._issuer, line)
         return metadata
+
+    def _with_api_base(self, metadata: ProviderMetadata) -> ProviderMetadata:
+        if self._api_base is None:
+            return metadata
+        return dataclasses.replace(metadata, api_base_url=self._api_base)
 
     def authorization_request(
         self,

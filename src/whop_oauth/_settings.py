@@ -9,20 +9,26 @@
 ``WHOP_TOKEN_STORE``        default ``sqlite:///whop_oauth_tokens.db``; memory, redis, postgresql
 ``WHOP_SESSION_SECRETS``    comma-separated cookie signing keys, first is current
 ``WHOP_ENCRYPTION_KEYS``    comma-separated token encryption keys, first is current
+``WHOP_TOKEN_ENDPOINT_AUTH_METHOD``  ``client_secret_post``, ``client_secret_basic``
+                            or ``none``; unset → basic with a secret, none without
+``WHOP_API_BASE_URL``       the provider's REST API base (Whop's presets: ``/api/v1``)
+``WHOP_PROVIDER_NAME``      how pages name the provider; unset → "Whop" for Whop, else
+                            the issuer's host
 ==========================  =====================================================
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast, get_args
 from urllib.parse import urlsplit
 
 import httpx
 from starlette.datastructures import Secret
 
+from ._client_auth import AuthMethod
 from ._errors import ConfigurationError
 from ._http import check_url
 from ._metadata import WHOP, WHOP_SANDBOX, ProviderMetadata
@@ -40,6 +46,19 @@ DEFAULT_TOKEN_STORE = "sqlite:///whop_oauth_tokens.db"  # noqa: S105 - a URL, no
 _STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
 _PRESETS = {WHOP.issuer: WHOP, WHOP_SANDBOX.issuer: WHOP_SANDBOX}
 _MIN_SESSION_SECRET = 32
+#: What to run to make a value, named in the error when one is missing.
+_HOW_TO_MAKE = {
+    "WHOP_SESSION_SECRETS": 'python -c "import secrets; print(secrets.token_urlsafe(32))"',
+    "WHOP_ENCRYPTION_KEYS": (
+        'python -c "import whop_oauth; print(whop_oauth.generate_encryption_key())"'
+    ),
+}
+
+
+def _missing(name: str) -> ConfigurationError:
+    how = _HOW_TO_MAKE.get(name)
+    hint = f"; make one with: {how}" if how else ""
+    return ConfigurationError(f"{name} is not set{hint}")
 
 
 def _check_url(name: str, value: str, *, allow_query: bool) -> str:
@@ -80,6 +99,12 @@ class Settings:
     token_store: Secret = Secret(DEFAULT_TOKEN_STORE)  # noqa: RUF009 - immutable value
     session_secrets: tuple[Secret, ...] = ()
     encryption_keys: tuple[Secret, ...] = ()
+    #: How the client authenticates at the token endpoint (None: from the secret).
+    token_endpoint_auth_method: AuthMethod | None = None
+    #: The provider's REST API base, for relative URLs of users' calls.
+    api_base_url: str | None = None
+    #: How pages name the provider (None: "Whop" for Whop, else the issuer's host).
+    provider_name: str | None = None
 
     def __post_init__(self) -> None:
         client_id = self.client_id
@@ -95,6 +120,14 @@ class Settings:
             raise ConfigurationError(
                 f"WHOP_TOKEN_STORE must start with one of {', '.join(_STORE_SCHEMES)}://"
             )
+        method = self.token_endpoint_auth_method
+        if method is not None and method not in get_args(AuthMethod):
+            raise ConfigurationError(
+                f"WHOP_TOKEN_ENDPOINT_AUTH_METHOD must be one of {', '.join(get_args(AuthMethod))}"
+            )
+        if self.api_base_url is not None:
+            _check_url("WHOP_API_BASE_URL", self.api_base_url, allow_query=False)
+        self._check_encryption_keys()
         for position, secret in enumerate(self.session_secrets, 1):
             if len(str(secret)) < _MIN_SESSION_SECRET:
                 raise ConfigurationError(
@@ -102,13 +135,37 @@ class Settings:
                     f"{_MIN_SESSION_SECRET} characters"
                 )
 
+    def _check_encryption_keys(self) -> None:
+        from .stores._crypto import TokenCipher
+
+        for position, key in enumerate(self.encryption_keys, 1):
+            try:
+                TokenCipher([str(key)])
+            except ConfigurationError:
+                raise ConfigurationError(
+                    f"WHOP_ENCRYPTION_KEYS key #{position} is not 32 bytes of URL-safe "
+                    f"base64; make one with: {_HOW_TO_MAKE['WHOP_ENCRYPTION_KEYS']}"
+                ) from None
+
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, require: Collection[str] = ()
+    ) -> Settings:
         """Read the ``WHOP_*`` variables of ``environ`` (default: ``os.environ``).
 
-        Raises ``ConfigurationError`` naming the variable at fault (never its value).
+        Raises ``ConfigurationError`` naming the variable at fault (never its value),
+        also for each variable in ``require`` that is unset or empty.
+
+        >>> Settings.from_env({}, require=["WHOP_SESSION_SECRETS"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        whop_oauth._errors.ConfigurationError: WHOP_SESSION_SECRETS is not set; make one with: ...
         """
         env = os.environ if environ is None else environ
+        for name in require:
+            if not name.startswith("WHOP_"):
+                raise ConfigurationError(f"require names WHOP_* variables, not {name!r}")
+            if not env.get(name, "").replace(",", "").strip():
+                raise _missing(name)
         secret = _optional(env, "WHOP_CLIENT_SECRET")
         return cls(
             client_id=_optional(env, "WHOP_CLIENT_ID"),
@@ -119,6 +176,12 @@ class Settings:
             token_store=Secret(_optional(env, "WHOP_TOKEN_STORE") or DEFAULT_TOKEN_STORE),
             session_secrets=_secret_list(env, "WHOP_SESSION_SECRETS"),
             encryption_keys=_secret_list(env, "WHOP_ENCRYPTION_KEYS"),
+            # Checked against AuthMethod's values in __post_init__.
+            token_endpoint_auth_method=cast(
+                "AuthMethod | None", _optional(env, "WHOP_TOKEN_ENDPOINT_AUTH_METHOD")
+            ),
+            api_base_url=_optional(env, "WHOP_API_BASE_URL"),
+            provider_name=_optional(env, "WHOP_PROVIDER_NAME"),
         )
 
     @property
@@ -145,12 +208,19 @@ class Settings:
             provider=self.provider,
             scope=self.scopes,
             http_client=http_client,
+            token_endpoint_auth_method=self.token_endpoint_auth_method,
+            api_base_url=self.api_base_url,
         )
 
     def open_store(self, **options: Any) -> TokenStore:
         """The store named by ``WHOP_TOKEN_STORE``, encrypted with ``WHOP_ENCRYPTION_KEYS``."""
         from .stores import open_store
 
-        # None (not []) when unset: open_store then explains which stores need keys.
         keys = [str(key) for key in self.encryption_keys] or None
+        if keys is None and not str(self.token_store).startswith("memory:"):
+            scheme = urlsplit(str(self.token_store)).scheme
+            raise ConfigurationError(
+                f"WHOP_ENCRYPTION_KEYS is not set: the {scheme} store of WHOP_TOKEN_STORE "
+                f"keeps tokens encrypted; make a key with: {_HOW_TO_MAKE['WHOP_ENCRYPTION_KEYS']}"
+            )
         return open_store(str(self.token_store), encryption_keys=keys, **options)

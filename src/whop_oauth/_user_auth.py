@@ -104,10 +104,14 @@ class UserTokenAuth(httpx.Auth):
         client = self._manager.client
         origins = {_origin(client.issuer)}
         try:
-            api_base_url = getattr(getattr(client, "metadata", None), "api_base_url", None)
+            metadata = getattr(client, "metadata", None)
         except ConfigurationError:  # metadata not discovered yet: ask again next time
             return frozenset(origins)
-        if isinstance(api_base_url, str):
-            origins.add(_origin(api_base_url))
+        # The API base, and userinfo, which may live on another host than the issuer
+        # (Google's does): the metadata names them, so the token may go there.
+        for name in ("api_base_url", "userinfo_endpoint"):
+            url = getattr(metadata, name, None)
+            if isinstance(url, str):
+                origins.add(_origin(url))
         self._provider = frozenset(origins)
         return self._provider

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from starlette_support import APP_ORIGIN, Env, make_env
 
+from whop_oauth import OAuthClient, ProviderMetadata, TokenManager, UserTokenAuth
+from whop_oauth.stores import MemoryTokenStore
 from whop_oauth.testing import MockWhop
 
 ISSUER = "https://idp.example/o"
@@ -79,3 +81,60 @@ async def test_a_failed_revocation_at_sign_out_is_a_warning_with_the_providers_r
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert stored.token.refresh_token not in logged
     assert stored.token.access_token not in logged
+
+
+async def test_error_pages_name_the_provider_by_its_host_and_the_log_gives_the_reason(
+    env: Env, browser: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.mock.deny_next("server_error", "the directory is down")
+
+    page = await env.sign_in(browser)
+
+    assert page.status_code == 400
+    assert "idp.example did not complete the sign-in." in page.text
+    assert "idp.example said:" in page.text
+    assert "Whop" not in page.text
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "sign-in failed: AuthorizationDenied server_error: the directory is down (HTTP 400)"
+    ]
+
+
+async def test_a_configured_provider_name_is_used_on_error_pages(
+    mock: MockWhop, http: httpx.AsyncClient
+) -> None:
+    env = make_env(mock, http, provider=mock.issuer, provider_name="Acme ID")
+    mock.deny_next("server_error", "down")
+    async with env.browser() as browser:
+        page = await env.sign_in(browser)
+
+    assert "Acme ID did not complete the sign-in." in page.text
+    await env.provider.aclose()
+
+
+async def test_relative_api_urls_go_to_the_configured_api_base(
+    mock: MockWhop, http: httpx.AsyncClient
+) -> None:
+    client_options = {"api_base_url": f"{ISSUER}/api/v1", "max_retries": 0}
+    env = make_env(mock, http, provider=mock.issuer, client_options=client_options)
+    async with env.browser() as browser:
+        await sign_in(env, browser)
+        account = await browser.get("/account")  # user_http_client(request).get("/accounts/me")
+
+    assert account.status_code == 200
+    assert account.json()["id"] == "user_mock1"
+    await env.provider.aclose()
+
+
+async def test_the_users_token_may_go_to_a_userinfo_endpoint_on_another_host() -> None:
+    metadata = ProviderMetadata(
+        issuer="https://accounts.idp.example",
+        authorization_endpoint="https://accounts.idp.example/authorize",
+        token_endpoint="https://oauth2.idp.example/token",
+        userinfo_endpoint="https://userinfo.idp.example/v1/userinfo",
+    )
+    client = OAuthClient(client_id="app_1", redirect_uri=f"{APP_ORIGIN}/cb", provider=metadata)
+    auth = UserTokenAuth(TokenManager(client, MemoryTokenStore()), user="user_1")
+
+    assert auth.sends_token_to("https://userinfo.idp.example/v1/userinfo")
+    assert not auth.sends_token_to("https://oauth2.idp.example.evil.test/x")
+    await client.aclose()

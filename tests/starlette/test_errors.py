@@ -207,7 +207,7 @@ async def test_an_unreachable_provider_gives_503_or_504_and_stores_nothing(
         response = await browser.get(callback)
 
         assert_error_page(response, expected)
-        assert "Whop did not answer" in response.text
+        assert "mock-whop.test did not answer" in response.text  # the issuer's host
         transport.error = None
         await assert_nothing_stored(env, browser)
 

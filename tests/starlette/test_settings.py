@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from whop_oauth import WHOP, WHOP_SANDBOX, ConfigurationError, OAuthClient, Settings
 from whop_oauth.stores import MemoryTokenStore
 
 SECRET = "s" * 40
+#: Two well-formed encryption keys (32 bytes of URL-safe base64 each).
+K1, K2 = (base64.urlsafe_b64encode(c * 32).decode() for c in (b"1", b"2"))
 
 
 def test_defaults_make_a_public_whop_client_on_the_local_demo_address() -> None:
@@ -34,7 +38,7 @@ def test_every_variable_is_read() -> None:
             "WHOP_SCOPES": "openid  email",
             "WHOP_TOKEN_STORE": "redis://:pw@cache:6379/0",
             "WHOP_SESSION_SECRETS": f"{SECRET}1, {SECRET}2",
-            "WHOP_ENCRYPTION_KEYS": "k1,,k2",
+            "WHOP_ENCRYPTION_KEYS": f"{K1},,{K2}",
         }
     )
 
@@ -44,7 +48,7 @@ def test_every_variable_is_read() -> None:
     assert settings.provider == "https://id.example"
     assert settings.scopes == "openid email"
     assert [str(s) for s in settings.session_secrets] == [f"{SECRET}1", f"{SECRET}2"]
-    assert [str(k) for k in settings.encryption_keys] == ["k1", "k2"]
+    assert [str(k) for k in settings.encryption_keys] == [K1, K2]
 
 
 def test_secrets_never_show_in_the_repr() -> None:
@@ -53,12 +57,12 @@ def test_secrets_never_show_in_the_repr() -> None:
             "WHOP_CLIENT_SECRET": "apik_topsecret",
             "WHOP_TOKEN_STORE": "redis://:hunter2@cache:6379/0",
             "WHOP_SESSION_SECRETS": SECRET,
-            "WHOP_ENCRYPTION_KEYS": "enc-key-value",
+            "WHOP_ENCRYPTION_KEYS": K1,
         }
     )
 
     text = repr(settings) + str(settings)
-    for secret in ("apik_topsecret", "hunter2", SECRET, "enc-key-value"):
+    for secret in ("apik_topsecret", "hunter2", SECRET, K1):
         assert secret not in text
 
 
@@ -116,5 +120,5 @@ def test_a_client_needs_a_client_id_and_sqlite_needs_keys() -> None:
     settings = Settings.from_env({})
     with pytest.raises(ConfigurationError, match="WHOP_CLIENT_ID"):
         settings.build_client()
-    with pytest.raises(ConfigurationError, match="encryption_keys"):
+    with pytest.raises(ConfigurationError, match="WHOP_ENCRYPTION_KEYS is not set"):
         settings.open_store()

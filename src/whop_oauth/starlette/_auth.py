@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from .._errors import ConfigurationError
 from .._tenants import TenantVerifier
 from ._middleware import WhopAuthMiddleware
+from ._pages import provider_display_name
 from ._policy import SESSION_MAX_AGE, CookiePolicy
 from ._redirects import origin_of
 from ._routes import AuthEndpoints
@@ -71,6 +72,8 @@ class WhopAuth:
     ``callback_path`` defaults to the path of the client's ``redirect_uri``;
     ``cookie_secure`` to whether that URI is https. Sign-out sends the browser to
     ``after_logout_path`` (default ``home_path``), e.g. ``"/?signed_out=1"`` for a notice.
+    ``provider_name`` is how the default error pages name the provider: "Whop" for
+    Whop's issuers, else the issuer's host name.
 
     >>> whop = WhopAuth(client, manager, secret_keys=[os.environ["SESSION_KEY"]])  # doctest: +SKIP
     >>> app = Starlette(routes=[*whop.routes, ...], middleware=[whop.middleware])  # doctest: +SKIP
@@ -93,6 +96,7 @@ class WhopAuth:
         cookie_secure: bool | None = None,
         session_max_age: int = SESSION_MAX_AGE,
         http_client: httpx.AsyncClient | None = None,
+        provider_name: str | None = None,
     ) -> None:
         redirect = urlsplit(client.redirect_uri)
         paths = _paths(
@@ -116,6 +120,7 @@ class WhopAuth:
             http=SharedHTTPClient(http_client),
             tenant_verifier=tenant_verifier,
             error_handler=error_handler,
+            provider_name=provider_name or provider_display_name(client.issuer),
         )
         self._endpoints = AuthEndpoints(self._site)
 

@@ -132,7 +132,11 @@ class CookieCodec:
             raise ConfigurationError("secret_keys must be a list of keys, not one key")
         keys = [str(key) for key in secret_keys]
         if not keys:
-            raise ConfigurationError("secret_keys needs at least one key")
+            raise ConfigurationError(
+                "secret_keys needs at least one key (with Settings: WHOP_SESSION_SECRETS is "
+                "not set; make one with: "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
         if any(len(key) < MIN_KEY_LENGTH for key in keys):
             raise ConfigurationError(
                 f"every secret key needs at least {MIN_KEY_LENGTH} characters"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.responses import HTMLResponse
@@ -21,13 +22,24 @@ from .._errors import (
     TransportError,
     WhopOAuthError,
 )
+from .._metadata import WHOP_HOSTS
 
-__all__ = ["NO_CACHE_HEADERS", "error_page", "status_for"]
+__all__ = ["NO_CACHE_HEADERS", "error_page", "provider_display_name", "status_for"]
 
 #: On every auth response: the callback URL holds a code, so it must not leak via
 #: Referer, and nothing about a sign-in may be cached.
 NO_CACHE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"
+
+
+def provider_display_name(issuer: str) -> str:
+    """How pages name the provider by default: "Whop" for Whop's issuers, else its host.
+
+    >>> provider_display_name("https://idp.example/o")
+    'idp.example'
+    """
+    host = urlsplit(issuer).hostname or issuer
+    return "Whop" if host in WHOP_HOSTS and issuer.startswith("https://") else host
 
 
 def status_for(error: WhopOAuthError) -> int:
@@ -58,11 +70,11 @@ def status_for(error: WhopOAuthError) -> int:
     return 502
 
 
-def _describe(error: WhopOAuthError) -> tuple[str, str]:
+def _describe(error: WhopOAuthError, provider: str) -> tuple[str, str]:
     if isinstance(error, AuthorizationDenied):
         if error.error == "access_denied":
             return "Sign-in cancelled", "You did not allow access, so you are not signed in."
-        return "Sign-in refused", "Whop did not complete the sign-in."
+        return "Sign-in refused", f"{provider} did not complete the sign-in."
     if isinstance(error, StateMismatchError):
         return (
             "Sign-in link expired",
@@ -70,21 +82,30 @@ def _describe(error: WhopOAuthError) -> tuple[str, str]:
             "browser. Please start again.",
         )
     if isinstance(error, AuthorizationResponseError):
-        return "Sign-in failed", "The answer from Whop was not valid. Please start again."
+        return "Sign-in failed", f"The answer from {provider} was not valid. Please start again."
     if isinstance(error, InvalidGrantError):
         return "Sign-in expired", "The sign-in code was refused (it may have expired)."
     if isinstance(error, TenantNotConfirmed):
         return (
             "Company not confirmed",
-            "Whop did not confirm access to the company this sign-in asked for.",
+            f"{provider} did not confirm access to the company this sign-in asked for.",
         )
     if isinstance(error, TransportError):
-        return "Whop did not answer", "We could not reach Whop in time. Please try again."
+        return (
+            f"{provider} did not answer",
+            f"We could not reach {provider} in time. Please try again.",
+        )
     if isinstance(error, TokenStoreError):
         return "Sign-in failed", "We could not save your sign-in. Please try again."
     if isinstance(error, ServerUnavailableError | RateLimitedError):
-        return "Whop is unavailable", "Whop is not available right now. Please try again."
-    return "Sign-in failed", "Whop answered something we could not use. Please try again."
+        return (
+            f"{provider} is unavailable",
+            f"{provider} is not available right now. Please try again.",
+        )
+    return (
+        "Sign-in failed",
+        f"{provider} answered something we could not use. Please try again.",
+    )
 
 
 def _provider_detail(error: WhopOAuthError) -> str | None:
@@ -99,13 +120,23 @@ def _provider_detail(error: WhopOAuthError) -> str | None:
 
 
 def error_page(
-    error: WhopOAuthError, status_code: int, *, login_url: str, home_url: str
+    error: WhopOAuthError,
+    status_code: int,
+    *,
+    login_url: str,
+    home_url: str,
+    provider: str = "Whop",
 ) -> HTMLResponse:
-    """A small self-contained HTML page for a failed sign-in (no external resources)."""
-    title, message = _describe(error)
+    """A small self-contained HTML page for a failed sign-in (no external resources).
+
+    ``provider`` is the display name its sentences use (``WhopAuth(provider_name=...)``).
+    """
+    title, message = _describe(error, provider)
     detail = _provider_detail(error)
     detail_html = (
-        f'<p class="detail">Whop said: <code>{html.escape(detail)}</code></p>' if detail else ""
+        f'<p class="detail">{html.escape(provider)} said: <code>{html.escape(detail)}</code></p>'
+        if detail
+        else ""
     )
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from .._errors import WhopOAuthError
 from .._no_cookies import new_http_client, without_cookies
+from .._reasons import describe
 from .._tenants import TenantVerifier
 from ._pages import NO_CACHE_HEADERS, error_page, status_for
 from ._policy import CookiePolicy
@@ -85,6 +86,8 @@ class Site:
     http: SharedHTTPClient
     tenant_verifier: TenantVerifier | None = None
     error_handler: ErrorHandler | None = None
+    #: How pages name the provider ("Whop", "Acme ID"...).
+    provider_name: str = "Whop"
 
     def login_url(self, conn: HTTPConnection, return_path: str | None = None) -> str:
         """The login route's URL, with ``next=return_path`` when there is one."""
@@ -99,12 +102,18 @@ class Site:
         ``return_path`` is where the sign-in was going: "Try again" goes there too.
         """
         status = status_for(error)
-        log = logger.info if status == 400 else logger.warning
-        log("sign-in failed: %s (HTTP %d)", type(error).__name__, status)
+        # WARNING whatever the cause: a newcomer's misconfiguration must show in the log.
+        logger.warning("sign-in failed: %s (HTTP %d)", describe(error), status)
         response: Response
         if self.error_handler is None:
             login_url = self.login_url(request, return_path)
-            response = error_page(error, status, login_url=login_url, home_url=self.paths.home)
+            response = error_page(
+                error,
+                status,
+                login_url=login_url,
+                home_url=self.paths.home,
+                provider=self.provider_name,
+            )
         else:
             result = self.error_handler(request, error, status)
             response = await result if inspect.isawaitable(result) else result
