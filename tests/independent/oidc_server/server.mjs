@@ -30,6 +30,25 @@ const clients = [
   grant_types: ['authorization_code', 'refresh_token'],
   response_types: ['code'],
 }));
+// The same three for the example app (examples/starlette_app), whose callback is
+// /auth/callback on whatever loopback port a test gives it: 'native' clients may use
+// any loopback port (RFC 8252 section 7.3).
+const APP_REDIRECT_URI = 'http://127.0.0.1/auth/callback';
+for (const [clientId, method] of [
+  ['app-post', 'client_secret_post'],
+  ['app-basic', 'client_secret_basic'],
+  ['app-public', 'none'],
+]) {
+  clients.push({
+    client_id: clientId,
+    ...(method === 'none' ? {} : { client_secret: `${clientId}-secret-for-tests-only` }),
+    token_endpoint_auth_method: method,
+    application_type: 'native',
+    redirect_uris: [APP_REDIRECT_URI],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+  });
+}
 
 const stats = {
   authorization_code: 0, // code exchanges that succeeded
