@@ -8,9 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ._errors import ConfigurationError
 from ._token import TokenKey
 
-__all__ = ["DeletionReason", "RefreshFailure", "RefreshHooks", "RefreshInfo"]
+__all__ = [
+    "DeletionReason",
+    "RefreshFailure",
+    "RefreshHooks",
+    "RefreshInfo",
+    "call_hook",
+    "check_hook",
+    "hook_name",
+]
 
 logger = logging.getLogger("whop_oauth.manager")
 
@@ -81,9 +90,49 @@ class RefreshHooks:
     on_refresh_failed: Callable[[TokenKey, RefreshFailure], object] | None = None
     on_grant_deleted: Callable[[TokenKey, DeletionReason], object] | None = None
 
+    def __post_init__(self) -> None:
+        # A hook that cannot take (key, info) would only fail at the first refresh.
+        for name in ("on_refresh", "on_refresh_failed", "on_grant_deleted"):
+            check_hook(f"RefreshHooks.{name}", getattr(self, name), ("key", "info"))
+
+
+def hook_name(hook: Callable[..., object]) -> str:
+    """``module.qualname`` of a hook, for log lines (``<lambda>`` says where it was made)."""
+    module = getattr(hook, "__module__", None) or "?"
+    qualname = getattr(hook, "__qualname__", None) or type(hook).__qualname__
+    return f"{module}.{qualname}"
+
+
+def check_hook(slot: str, hook: object, params: tuple[str, ...]) -> None:
+    """Refuse, when it is set, a hook that cannot be called with ``params``.
+
+    >>> check_hook("RefreshHooks.on_refresh", lambda key: None, ("key", "info"))
+    Traceback (most recent call last):
+    whop_oauth._errors.ConfigurationError: RefreshHooks.on_refresh is called with (key, info), ...
+    """
+    if hook is None:
+        return
+    if not callable(hook):
+        raise ConfigurationError(f"{slot} must be a function, not {type(hook).__name__}")
+    try:
+        signature = inspect.signature(hook)
+    except (TypeError, ValueError):
+        return  # a builtin or C callable without a signature: trust it
+    try:
+        signature.bind(*params)
+    except TypeError as error:
+        raise ConfigurationError(
+            f"{slot} is called with ({', '.join(params)}), but {hook_name(hook)} "
+            f"cannot take that: {error}"
+        ) from None
+
 
 async def call_hook(hook: Callable[..., object] | None, *args: object) -> None:
-    """Run one hook; an app's metrics bug must not break authentication."""
+    """Run one hook; an app's metrics bug must not break authentication.
+
+    A hook that raises is logged at WARNING by name, with its traceback (hooks get
+    keys and metadata, never a token, so the traceback holds none).
+    """
     if hook is None:
         return
     try:
@@ -91,7 +140,12 @@ async def call_hook(hook: Callable[..., object] | None, *args: object) -> None:
         if inspect.isawaitable(result):
             await result
     except Exception as error:
-        logger.warning("a whop_oauth refresh hook raised %s", type(error).__name__)
+        logger.warning(
+            "the whop_oauth hook %s raised %s",
+            hook_name(hook),
+            type(error).__name__,
+            exc_info=True,
+        )
 
 
 async def report_failure(hooks: RefreshHooks, key: TokenKey, error: Exception) -> None:

@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._hooks import DeletionReason, RefreshHooks, RefreshInfo, call_hook, report_failure
 from ._manager_sessions import SessionGrants
+from ._manager_users import UserListing
 from ._reasons import describe
 from ._revocations import Revocations
 from ._session_registry import SessionRegistry
@@ -65,7 +66,7 @@ class RefreshingClient(Protocol):
     async def revoke(self, token: Token) -> object: ...
 
 
-class TokenManager(SessionGrants):
+class TokenManager(SessionGrants, UserListing):
     """Hands out valid access tokens; refreshes each grant at most once at a time.
 
     Keep one per app for the life of the process. Within the process, concurrent

@@ -7,7 +7,7 @@ routes, middleware and request helpers share) and the endpoints. Its public API 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -17,7 +17,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from .._errors import ConfigurationError
+from .._hooks import check_hook
 from .._tenants import TenantVerifier
+from .._token import TokenKey
 from ._middleware import WhopAuthMiddleware
 from ._pages import provider_display_name
 from ._policy import SESSION_MAX_AGE, CookiePolicy
@@ -73,7 +75,10 @@ class WhopAuth:
     ``cookie_secure`` to whether that URI is https. Sign-out sends the browser to
     ``after_logout_path`` (default ``home_path``), e.g. ``"/?signed_out=1"`` for a notice.
     ``provider_name`` is how the default error pages name the provider: "Whop" for
-    Whop's issuers, else the issuer's host name.
+    Whop's issuers, else the issuer's host name. ``on_sign_in(key)`` (sync or async)
+    runs after each sign-in, once the grant is stored: ``key.tenant`` and ``key.user``
+    say whom a background job can now act for (never a token; a hook that raises is
+    logged and the sign-in goes on).
 
     >>> whop = WhopAuth(client, manager, secret_keys=[os.environ["SESSION_KEY"]])  # doctest: +SKIP
     >>> app = Starlette(routes=[*whop.routes, ...], middleware=[whop.middleware])  # doctest: +SKIP
@@ -97,12 +102,14 @@ class WhopAuth:
         session_max_age: int = SESSION_MAX_AGE,
         http_client: httpx.AsyncClient | None = None,
         provider_name: str | None = None,
+        on_sign_in: Callable[[TokenKey], object] | None = None,
     ) -> None:
         redirect = urlsplit(client.redirect_uri)
         paths = _paths(
             redirect.path, login_path, callback_path, logout_path, home_path,
             logout_everywhere_path, after_logout_path,
         )
+        check_hook("WhopAuth on_sign_in", on_sign_in, ("key",))
         manager.sessions  # noqa: B018 - sessions are server-side: fail now without a store
         secure = redirect.scheme == "https" if cookie_secure is None else cookie_secure
         cookies = CookiePolicy(
@@ -121,6 +128,7 @@ class WhopAuth:
             tenant_verifier=tenant_verifier,
             error_handler=error_handler,
             provider_name=provider_name or provider_display_name(client.issuer),
+            on_sign_in=on_sign_in,
         )
         self._endpoints = AuthEndpoints(self._site)
 

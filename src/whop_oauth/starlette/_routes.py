@@ -14,6 +14,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from .._authorize import AuthorizationRequest
 from .._errors import InvalidResponseError, StateMismatchError, WhopOAuthError
+from .._hooks import call_hook
 from .._reasons import describe
 from .._tenants import prove_tenant
 from .._token import Token
@@ -90,6 +91,9 @@ class AuthEndpoints:
             state.set_session(session)
             if previous is not None:
                 await self._end(previous, "the browser signed in again")
+            # After the grant is stored: a job started by the hook can use it at once.
+            key = site.manager.key(user=session.user, tenant=session.tenant)
+            await call_hook(site.on_sign_in, key)
             target = safe_return_path(flow.next_path, default=site.paths.home)
             response = RedirectResponse(target, status_code=303, headers=NO_CACHE_HEADERS)
         if name is not None and raw is not None:

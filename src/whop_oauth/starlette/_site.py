@@ -21,6 +21,7 @@ from .._errors import WhopOAuthError
 from .._no_cookies import new_http_client, without_cookies
 from .._reasons import describe
 from .._tenants import TenantVerifier
+from .._token import TokenKey
 from ._pages import NO_CACHE_HEADERS, error_page, status_for
 from ._policy import CookiePolicy
 
@@ -88,6 +89,8 @@ class Site:
     error_handler: ErrorHandler | None = None
     #: How pages name the provider ("Whop", "Acme ID"...).
     provider_name: str = "Whop"
+    #: Called with the ``TokenKey`` (tenant, user, issuer, client id) after each sign-in.
+    on_sign_in: Callable[[TokenKey], object] | None = None
 
     def login_url(self, conn: HTTPConnection, return_path: str | None = None) -> str:
         """The login route's URL, with ``next=return_path`` when there is one."""

@@ -10,7 +10,22 @@ from typing import Protocol, runtime_checkable
 from .._token import Token, TokenKey
 from ._lease import Lease
 
-__all__ = ["DEFAULT_RETENTION", "StoredToken", "TokenStore"]
+__all__ = ["DEFAULT_RETENTION", "StoredToken", "TokenStore", "page_cursor"]
+
+def page_cursor(after: TokenKey | None, limit: int | None) -> tuple[str, str, str]:
+    """``grant_keys``' paging: the (user, issuer, client id) the page starts after.
+
+    Every key sorts after ``("", "", "")`` (its parts are never empty).
+
+    >>> page_cursor(None, 100)
+    ('', '', '')
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError("limit is a positive int (or None for every key)")
+    if after is None:
+        return ("", "", "")
+    return (after.user, after.issuer, after.client_id)
+
 
 #: How long a grant may go unwritten before cleanup removes it (30 days).
 DEFAULT_RETENTION = 30 * 24 * 3600.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .._errors import StaleWriteError
 from .._token import Token, TokenKey
-from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
+from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._lease import LeaseLocking, ReleaseSignals, next_generation
 from ._sessions import MemorySessions
 
@@ -18,6 +18,10 @@ __all__ = ["MemoryTokenStore"]
 class _Row:
     stored: StoredToken
     purge_at: float
+
+
+def _order(key: TokenKey) -> tuple[str, str, str]:
+    return (key.user, key.issuer, key.client_id)
 
 
 class MemoryTokenStore(LeaseLocking, MemorySessions):
@@ -80,10 +84,14 @@ class MemoryTokenStore(LeaseLocking, MemorySessions):
         del self._rows[key]
         return True
 
-    async def grant_keys(self, tenant: str) -> list[TokenKey]:
-        """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted."""
-        found = [key for key in self._rows if key.tenant == tenant]
-        return sorted(found, key=lambda key: (key.user, key.issuer, key.client_id))
+    async def grant_keys(
+        self, tenant: str, *, after: TokenKey | None = None, limit: int | None = None
+    ) -> list[TokenKey]:
+        """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted by
+        (user, issuer, client id); a page of at most ``limit`` of them after ``after``."""
+        cursor = page_cursor(after, limit)
+        found = [key for key in self._rows if key.tenant == tenant and _order(key) > cursor]
+        return sorted(found, key=_order)[:limit]
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
         now = time.monotonic()

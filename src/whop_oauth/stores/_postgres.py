@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .._errors import ConfigurationError, InvalidTokenKey, StaleWriteError, TokenStoreError
 from .._token import Token, TokenKey
-from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
+from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals
 from ._postgres_errors import connection_lost, describe
@@ -230,11 +230,15 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
             raise StaleWriteError
         return False
 
-    async def grant_keys(self, tenant: str) -> list[TokenKey]:
-        """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted."""
+    async def grant_keys(
+        self, tenant: str, *, after: TokenKey | None = None, limit: int | None = None
+    ) -> list[TokenKey]:
+        """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted by
+        (user, issuer, client id); a page of at most ``limit`` of them after ``after``."""
+        args = (tenant, *page_cursor(after, limit), limit)  # LIMIT NULL: no limit
 
         async def work(conn: Conn) -> list[TupleRow]:
-            return await (await conn.execute(self._st.tenant_keys, (tenant,))).fetchall()
+            return await (await conn.execute(self._st.tenant_keys, args)).fetchall()
 
         if not isinstance(tenant, str) or not tenant or "\x00" in tenant:
             raise InvalidTokenKey("a tenant is a non-empty string without NUL characters")

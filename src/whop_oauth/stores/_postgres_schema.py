@@ -133,7 +133,8 @@ class Statements:
         self.delete_if = q("DELETE FROM {s}.grants WHERE {key} AND version = %s RETURNING version")
         self.tenant_keys = q(
             "SELECT user_id, issuer, client_id FROM {s}.grants WHERE tenant = %s "
-            "ORDER BY user_id, issuer, client_id"
+            "AND (user_id, issuer, client_id) > (%s, %s, %s) "
+            "ORDER BY user_id, issuer, client_id LIMIT %s"
         )
         # Taken when free or lapsed, or again by the same holder (a retried acquisition
         # whose first answer was lost). The generation stays above the last one and

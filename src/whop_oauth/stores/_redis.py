@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from .._errors import StaleWriteError, TokenStoreError
 from .._token import Token, TokenKey
-from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
+from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals
 from ._redis_sessions import RedisSessions
@@ -180,9 +180,13 @@ class RedisTokenStore(LeaseLocking, RedisSessions):
             raise StaleWriteError
         return deleted > 0
 
-    async def grant_keys(self, tenant: str) -> list[TokenKey]:
-        """The keys of every grant stored for ``tenant``, sorted. A ``SCAN`` of the whole
-        keyspace: for maintenance jobs, not for every request."""
+    async def grant_keys(
+        self, tenant: str, *, after: TokenKey | None = None, limit: int | None = None
+    ) -> list[TokenKey]:
+        """The keys of every grant stored for ``tenant``, sorted by (user, issuer, client
+        id); a page of at most ``limit`` of them after ``after``. Each call is a ``SCAN``
+        of the whole keyspace: for maintenance jobs, not for every request."""
+        cursor = page_cursor(after, limit)
         prefix = _glob_escape(f"{self._prefix}:{quote(tenant, safe='')}:")
         names: list[bytes | str] = []
         try:
@@ -196,7 +200,8 @@ class RedisTokenStore(LeaseLocking, RedisSessions):
             parts = text.split(":")[-5:]  # the prefix itself may hold ':'
             issuer, client_id, user = (unquote(part) for part in parts[1:4])
             keys.append(TokenKey(tenant, user, issuer, client_id))
-        return sorted(keys, key=lambda key: (key.user, key.issuer, key.client_id))
+        ordered = sorted(keys, key=lambda key: (key.user, key.issuer, key.client_id))
+        return [key for key in ordered if (key.user, key.issuer, key.client_id) > cursor][:limit]
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
         names = [_name(key, "lock", self._prefix), _name(key, "generation", self._prefix)]

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from .._errors import StaleWriteError, TokenStoreError
 from .._token import Token, TokenKey
-from ._base import DEFAULT_RETENTION, StoredToken, next_version, purge_at
+from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals, next_generation
 from ._sqlite_file import create_owner_only, open_schema
@@ -38,7 +38,7 @@ _DELETE = (
 )
 _TENANT_KEYS = (
     "SELECT user, issuer, client_id FROM whop_oauth_grants WHERE tenant = ? "
-    "ORDER BY user, issuer, client_id"
+    "AND (user, issuer, client_id) > (?, ?, ?) ORDER BY user, issuer, client_id LIMIT ?"
 )
 _LEASE = (
     "SELECT expires_at, generation FROM whop_oauth_leases "
@@ -195,9 +195,13 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
             raise StaleWriteError
         return deleted > 0
 
-    async def grant_keys(self, tenant: str) -> list[TokenKey]:
-        """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted."""
-        rows = await self._write(lambda conn: conn.execute(_TENANT_KEYS, (tenant,)).fetchall())
+    async def grant_keys(
+        self, tenant: str, *, after: TokenKey | None = None, limit: int | None = None
+    ) -> list[TokenKey]:
+        """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted by
+        (user, issuer, client id); a page of at most ``limit`` of them after ``after``."""
+        args = (tenant, *page_cursor(after, limit), -1 if limit is None else limit)
+        rows = await self._write(lambda conn: conn.execute(_TENANT_KEYS, args).fetchall())
         return [TokenKey(tenant, user, issuer, client_id) for user, issuer, client_id in rows]
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
