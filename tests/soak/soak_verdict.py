@@ -47,6 +47,7 @@ class Verdict:
     revoked_unexplained: list[str]
     deleted_unexplained: list[str]
     failed_calls: list[str]
+    transient_calls: list[str]
     premature: list[str]
     too_many_refreshes: dict[str, int]
     never_refreshed: list[str]
@@ -116,6 +117,7 @@ def judge(events: list[Event], mock: MockWhop, fleet: Fleet, limits: Limits) -> 
         revoked_unexplained=[name for name in revoked if name not in lost_at],
         deleted_unexplained=[name for name in deleted if name not in lost_at],
         failed_calls=calls.unexcused,
+        transient_calls=calls.transient,
         premature=premature,
         too_many_refreshes={n: g.rotations for n, g in grants.items() if g.rotations > bound},
         never_refreshed=[name for name, g in grants.items() if g.rotations < 1],

@@ -39,7 +39,7 @@ from whop_oauth import (
     whop_metadata,
 )
 
-SECONDS = float(os.environ.get("WHOP_SOAK_SECONDS", "40"))
+SECONDS = float(os.environ.get("WHOP_SOAK_SECONDS", "30"))
 #: Multiplies the lease, lock and HTTP timeouts (and so the freezes). The defaults
 #: compress minutes into seconds; a refresh's deadline (1.8 s) must stay above what a
 #: saturated 2-core machine's scheduling adds to a loopback round trip (seen: 1.5 s).
@@ -92,7 +92,14 @@ async def save_grants(mock: ObservedWhop, store_url: str, keys: list[str]) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ],
+)
 async def test_grants_survive_workers_jobs_freezes_and_kills(
     store_url: str, soak_mock: ObservedWhop, tmp_path: Path
 ) -> None:
@@ -125,6 +132,8 @@ async def test_grants_survive_workers_jobs_freezes_and_kills(
     assert verdict.revoked_unexplained == [], report
     assert verdict.deleted_unexplained == [], report
     assert verdict.failed_calls == [], report
+    # Slow answers on a saturated box are allowed to fail a few calls, typed and harmless.
+    assert len(verdict.transient_calls) <= max(3, verdict.api_calls // 100), report
     assert verdict.premature == [], report
     assert verdict.too_many_refreshes == {}, report
     assert verdict.never_refreshed == [], report
