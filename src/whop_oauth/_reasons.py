@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from ._errors import AuthorizationDenied, ProviderError, WhopOAuthError
 
-__all__ = ["describe"]
+__all__ = ["clean", "describe"]
 
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\uffff]|[\u2028\u2029]")
@@ -21,7 +21,13 @@ _MAX_TEXT = 200
 _REDACTED = "[redacted]"
 
 
-def _clean(text: str | None, hide: Iterable[str | None]) -> str:
+def clean(text: str | None, hide: Iterable[str | None] = ()) -> str:
+    """Outside text made fit for a log line: secrets in ``hide`` redacted, control
+    characters replaced, at most 200 characters.
+
+    >>> clean("refused\nFAKE LINE for pw123", hide=["pw123"])
+    'refused?FAKE LINE for [redacted]'
+    """
     if not text:
         return ""
     for secret in hide:
@@ -47,7 +53,7 @@ def describe(error: BaseException, *, hide: Iterable[str | None] = ()) -> str:
     name = type(error).__name__
     if isinstance(error, ProviderError | AuthorizationDenied):
         text = f"{name} {_code(error.error)}"
-        detail = _clean(error.error_description, hide)
+        detail = clean(error.error_description, hide)
         text += f": {detail}" if detail else ""
         status = error.status_code if isinstance(error, ProviderError) else None
         return f"{text} (HTTP {status})" if status is not None else text
@@ -55,6 +61,6 @@ def describe(error: BaseException, *, hide: Iterable[str | None] = ()) -> str:
         return f"{name} (no answer in time)"
     if isinstance(error, WhopOAuthError):
         # Our own messages name fields and endpoints, never a secret (see _errors).
-        detail = _clean(str(error), hide)
+        detail = clean(str(error), hide)
         return f"{name}: {detail}" if detail else name
     return name

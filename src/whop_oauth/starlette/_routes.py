@@ -19,6 +19,7 @@ from .._reasons import describe
 from .._tenants import prove_tenant
 from .._token import Token
 from ._cookies import MAX_ID_LENGTH, SessionData
+from ._origin_check import OriginCheck
 from ._pages import NO_CACHE_HEADERS
 from ._redirects import origin_of, safe_return_path
 from ._state import auth_state
@@ -40,12 +41,16 @@ class AuthEndpoints:
 
     def __init__(self, site: Site) -> None:
         self.site = site
+        self._origins = OriginCheck(site.client.redirect_uri)
 
     # -- GET /auth/login?next=/path&company_id=biz_... ------------------------------
 
     async def login(self, request: Request) -> Response:
         site = self.site
         state = auth_state(request)  # fail early and clearly without the middleware
+        moved = self._origins.response(request)  # localhost vs 127.0.0.1
+        if moved is not None:
+            return moved
         origins = site.origins | {origin_of(str(request.base_url))}
         next_path = safe_return_path(
             request.query_params.get("next"), default=site.paths.home, origins=origins

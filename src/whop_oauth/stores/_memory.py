@@ -84,6 +84,9 @@ class MemoryTokenStore(LeaseLocking, MemorySessions):
         del self._rows[key]
         return True
 
+    async def ping(self) -> None:
+        """Nothing to reach: always answers (``await store.ping()`` works on every store)."""
+
     async def grant_keys(
         self, tenant: str, *, after: TokenKey | None = None, limit: int | None = None
     ) -> list[TokenKey]:

@@ -230,6 +230,15 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
             raise StaleWriteError
         return False
 
+    async def ping(self) -> None:
+        """Fail fast (``TokenStoreError`` with host:port and the cause, never the password)
+        unless the server answers and the schema is ready: ``await store.ping()``."""
+
+        async def work(conn: Conn) -> None:
+            await conn.execute("SELECT 1")
+
+        await self._run(work, retry=False)
+
     async def grant_keys(
         self, tenant: str, *, after: TokenKey | None = None, limit: int | None = None
     ) -> list[TokenKey]:

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .._errors import StaleWriteError, TokenStoreError
+from .._reasons import clean
 from .._token import Token, TokenKey
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._crypto import TokenCipher
@@ -122,12 +123,26 @@ class RedisTokenStore(LeaseLocking, RedisSessions):
     def __repr__(self) -> str:
         return f"<RedisTokenStore prefix={self._prefix!r}>"
 
+    def _failed(self, exc: RedisError) -> TokenStoreError:
+        """Where and why, e.g. ``Redis token store at cache:6379: ConnectionError: Error 111
+        connecting to cache:6379. Connect call failed (...)``; the password never (redacted)."""
+        kwargs = self._redis.connection_pool.connection_kwargs
+        host, port = kwargs.get("host", "localhost"), kwargs.get("port", 6379)
+        where = kwargs.get("path") or f"{host}:{port}"
+        cause = clean(str(exc), hide=(kwargs.get("password"), kwargs.get("username")))
+        detail = f": {cause}" if cause else ""
+        return TokenStoreError(f"Redis token store at {where}: {type(exc).__name__}{detail}")
+
     async def _call(self, pending: Awaitable[T]) -> T:
         try:
             return await pending
         except RedisError as exc:
-            # The type only: redis messages may name hosts, never our values, but stay terse.
-            raise TokenStoreError(f"Redis token store: {type(exc).__name__}") from None
+            raise self._failed(exc) from None
+
+    async def ping(self) -> None:
+        """Fail fast (``TokenStoreError`` with host:port and cause) unless Redis answers:
+        for a start-up check, ``await store.ping()``."""
+        await self._call(self._redis.ping())
 
     async def get(self, key: TokenKey) -> StoredToken | None:
         name = _name(key, "grant", self._prefix)
@@ -193,7 +208,7 @@ class RedisTokenStore(LeaseLocking, RedisSessions):
             async for name in self._redis.scan_iter(match=prefix + "*:grant", count=1000):
                 names.append(name)
         except RedisError as exc:
-            raise TokenStoreError(f"Redis token store: {type(exc).__name__}") from None
+            raise self._failed(exc) from None
         keys = []
         for name in names:
             text = name.decode() if isinstance(name, bytes) else name

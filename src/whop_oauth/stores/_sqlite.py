@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
@@ -36,6 +37,8 @@ _PUT = "INSERT OR REPLACE INTO whop_oauth_grants VALUES (?, ?, ?, ?, ?, ?, ?, ?,
 _DELETE = (
     "DELETE FROM whop_oauth_grants WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ?"
 )
+logger = logging.getLogger("whop_oauth.stores")
+
 _TENANT_KEYS = (
     "SELECT user, issuer, client_id FROM whop_oauth_grants WHERE tenant = ? "
     "AND (user, issuer, client_id) > (?, ?, ?) ORDER BY user, issuer, client_id LIMIT ?"
@@ -104,9 +107,14 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
             # Busy timeout 0: a busy read is retried on the writer thread, never waited for here.
             self._reader = self._connect(0.0)
         except (sqlite3.Error, OSError) as exc:
-            raise TokenStoreError(f"cannot open the SQLite token store: {exc}") from None
+            where = os.path.abspath(self._path)
+            raise TokenStoreError(f"cannot open the SQLite token store {where}: {exc}") from None
         self._reader_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="whop_oauth-sqlite")
+        # A relative path depends on the working directory: a cron job started elsewhere
+        # would open another, empty file. Say which file this is.
+        self._abspath = os.path.abspath(self._path)
+        logger.info("SQLite token store: %s", self._abspath)
 
     def __repr__(self) -> str:
         return f"<SQLiteTokenStore path={self._path!r}>"
@@ -194,6 +202,24 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
         if deleted < 0:
             raise StaleWriteError
         return deleted > 0
+
+    async def ping(self) -> None:
+        """Fail fast (``TokenStoreError`` naming the file and the cause) unless the store
+        can take its write lock: for a start-up check, ``await store.ping()``."""
+
+        def check(conn: sqlite3.Connection) -> str | None:
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # the write lock: a read-only file fails here
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                return f"{type(exc).__name__}: {exc}"
+            return None
+
+        self._check_process()
+        loop = asyncio.get_running_loop()
+        problem = await loop.run_in_executor(self._executor, check, self._writer)
+        if problem is not None:
+            raise TokenStoreError(f"SQLite token store {self._abspath}: {problem}")
 
     async def grant_keys(
         self, tenant: str, *, after: TokenKey | None = None, limit: int | None = None
