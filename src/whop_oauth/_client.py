@@ -37,7 +37,7 @@ from ._http import (
     RetryPolicy,
     check_url,
 )
-from ._id_token import IdTokenValidator, refuse_missing_id_token
+from ._id_token import IdTokenValidator, refuse_missing_id_token, unverified_subject
 from ._metadata import WHOP, ProviderMetadata
 from ._no_cookies import new_http_client
 from ._token import DEFAULT_TENANT, Token, TokenKey
@@ -257,6 +257,8 @@ class OAuthClient:
         body = {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
         if token.company_id:
             body["company_id"] = token.company_id  # Whop requires the grant's company again
+        if token.id_token is not None and metadata.jwks_uri is not None:
+            await self._warm_keys(metadata)  # before sending: nothing fetched after the answer
         if before_send is not None:
             await before_send()
         response = await self._token_request(body, "refresh", NO_REPLAY, 401, "invalid_grant")
@@ -265,24 +267,33 @@ class OAuthClient:
             new = await self._refreshed_id_token(metadata, new, token)
         return token.with_refresh(new)
 
+    async def _warm_keys(self, metadata: ProviderMetadata) -> None:
+        try:
+            await self._id_tokens(metadata).warm()
+        except WhopOAuthError as error:  # the refresh goes on; its id_token goes unchecked
+            logger.warning("refresh: the provider's keys could not be fetched (%s)", error)
+
     async def _refreshed_id_token(
         self, metadata: ProviderMetadata, new: Token, old: Token
     ) -> Token:
+        # The refresh token has rotated: from here on, dropping the answer loses the
+        # grant. So no request is made before the manager stores it (only keys already
+        # fetched are used), and a check that fails keeps the tokens with the sign-in's
+        # claims: they came straight from the token endpoint over TLS (OpenID Connect
+        # Core §3.1.3.7, step 6). Only an id_token naming another user is refused.
         assert new.id_token is not None
+        subject = unverified_subject(new.id_token)
+        if old.subject is not None and subject is not None and subject != old.subject:
+            raise IdTokenError(
+                "the id_token returned by refresh names another user",
+                rotated=old.with_refresh(new),
+            )
         try:
             claims = await self._id_tokens(metadata).validate(
-                new.id_token, nonce=None, subject=old.subject
+                new.id_token, nonce=None, subject=old.subject, fetch_keys=False
             )
-        except IdTokenError:
-            raise
-        except WhopOAuthError as error:
-            # The refresh token has rotated: dropping this answer would lose the grant.
-            # It came straight from the token endpoint over TLS (OpenID Connect Core
-            # §3.1.3.7, step 6), so the tokens are kept and the sign-in's claims stand.
-            logger.warning(
-                "refresh: the new id_token could not be checked (%s); the earlier claims are kept",
-                type(error).__name__,
-            )
+        except IdTokenError as error:
+            logger.warning("refresh: the new id_token was not checked (%s); claims kept", error)
             return dataclasses.replace(new, id_token=None, id_token_claims={})
         return dataclasses.replace(new, id_token_claims=claims)
 

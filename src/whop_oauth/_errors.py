@@ -35,7 +35,12 @@ Messages never contain tokens, codes, verifiers, secrets or cookie values.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
+
+if TYPE_CHECKING:
+    from ._token import Token
 
 __all__ = [
     "AuthorizationDenied",
@@ -188,7 +193,16 @@ class InvalidResponseError(WhopOAuthError):
 
 
 class IdTokenError(WhopOAuthError):
-    """The ``id_token`` failed validation (signature, iss, aud, exp, iat or nonce)."""
+    """The ``id_token`` failed validation (signature, iss, aud, exp, iat or nonce).
+
+    ``rotated`` is set when a refresh was answered (so the refresh token it sent is
+    spent) with an id_token that cannot be accepted: the grant it carries must be
+    revoked, not stored. It never appears in the message.
+    """
+
+    def __init__(self, message: str, *, rotated: Token | None = None) -> None:
+        super().__init__(message)
+        self.rotated = rotated
 
 
 class DiscoveryError(WhopOAuthError):

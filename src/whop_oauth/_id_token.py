@@ -9,6 +9,7 @@ provider rotated its keys).
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -23,7 +24,12 @@ from ._http import IDEMPOTENT, HttpSender
 from ._metadata import ProviderMetadata
 from ._token_response import json_object, raise_for_status
 
-__all__ = ["ALLOWED_ALGORITHMS", "IdTokenValidator", "refuse_missing_id_token"]
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "IdTokenValidator",
+    "refuse_missing_id_token",
+    "unverified_subject",
+]
 
 # The JWK kty (and, for OKP, the curves) each algorithm verifies with. "EdDSA"
 # starts with an E like "ES256" but takes an OKP key, so the whole name is looked up.
@@ -64,11 +70,14 @@ class IdTokenValidator:
         *,
         nonce: str | None,
         subject: str | None = None,
+        fetch_keys: bool = True,
     ) -> dict[str, Any]:
         """The verified claims, or ``IdTokenError``.
 
         ``nonce`` is required at code exchange; after a refresh pass ``None`` and
-        the ``subject`` of the original id_token, which must not change.
+        the ``subject`` of the original id_token, which must not change. With
+        ``fetch_keys=False`` only keys already fetched are used (a refresh checks its
+        id_token without any request between the answer and storing it).
         """
         try:
             compact = jws.extract_compact(id_token.encode())
@@ -80,7 +89,7 @@ class IdTokenValidator:
         if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
             raise IdTokenError("the id_token algorithm is not an allowed asymmetric one")
         kid = header.get("kid")
-        key = await self._key(kid if isinstance(kid, str) else None, alg)
+        key = await self._key(kid if isinstance(kid, str) else None, alg, fetch=fetch_keys)
         try:
             with warnings.catch_warnings():
                 # RFC 9864 deprecates the *name* "EdDSA" for "Ed25519"; providers still
@@ -119,7 +128,18 @@ class IdTokenValidator:
         if azp is not None and azp != self.client_id:
             raise IdTokenError("id_token azp is not this client")
 
-    async def _key(self, kid: str | None, alg: str) -> Key:
+    async def warm(self) -> None:
+        """Fetch the provider's keys now unless fresh ones are known (errors are raised)."""
+        if not self._jwks.fresh():
+            await self._jwks.get()
+
+    async def _key(self, kid: str | None, alg: str, *, fetch: bool = True) -> Key:
+        if not fetch:
+            known = self._jwks.value
+            found = None if known is None else _pick(known, kid, alg)
+            if found is None:
+                raise IdTokenError("no key already fetched matches the id_token")
+            return found
         keys = await self._jwks.get()
         found = _pick(keys, kid, alg)
         if found is None and kid is not None:
@@ -143,6 +163,16 @@ class IdTokenValidator:
             return KeySet.import_key_set({"keys": usable})  # type: ignore[typeddict-item]
         except (JoseError, ValueError, TypeError):
             raise InvalidResponseError("jwks: no usable signing key", response=response) from None
+
+
+def unverified_subject(id_token: str) -> str | None:
+    """The ``sub`` an id_token names, read without checking it (``None`` if unreadable)."""
+    try:
+        payload = json.loads(jws.extract_compact(id_token.encode()).payload)
+    except (JoseError, ValueError, UnicodeError):
+        return None
+    sub = payload.get("sub") if isinstance(payload, dict) else None
+    return sub if isinstance(sub, str) else None
 
 
 def refuse_missing_id_token(requested_scope: Collection[str], metadata: ProviderMetadata) -> None:

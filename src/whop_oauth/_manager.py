@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from ._errors import (
     ConfigurationError,
     DecryptionError,
+    IdTokenError,
     InvalidGrantError,
     LockLost,
     LockTimeout,
@@ -18,12 +19,12 @@ from ._errors import (
     RateLimitedError,
     SignInRequired,
     StaleWriteError,
+    TokenStoreError,
     WhopOAuthError,
 )
 from ._hooks import DeletionReason, RefreshHooks, RefreshInfo, call_hook, report_failure
 from ._manager_sessions import SessionGrants
 from ._manager_users import UserListing
-from ._reasons import describe
 from ._revocations import Revocations
 from ._session_registry import SessionRegistry
 from ._token import DEFAULT_TENANT, Token, TokenKey
@@ -232,7 +233,13 @@ class TokenManager(SessionGrants, UserListing):
             if stored is not None:
                 await self._revocations.revoke(stored.token, reason="signed-out")
         finally:
-            deleted = await self.store.delete(key)
+            # Only the grant revoked above: a sign-in landing meanwhile (another device)
+            # stored a newer one, which is neither revoked nor deleted here.
+            try:
+                expected = None if stored is None else stored.version
+                deleted = await self.store.delete(key, expected_version=expected)
+            except StaleWriteError:
+                deleted = False
         if deleted:
             await call_hook(self._hooks.on_grant_deleted, key, "sign_out")
         return deleted
@@ -321,20 +328,25 @@ class TokenManager(SessionGrants, UserListing):
 
         async def check_lease() -> None:
             # Right before the refresh token leaves: renewed now, and sent only if the
-            # lease outlasts the request's whole deadline. Once sent, the answer is
-            # awaited (never abandoned here): a dropped rotation is a lost grant.
-            await lease.reserve(self._request_budget)
+            # lease outlasts the request's whole deadline. Renewals go on until the
+            # answer is stored (the request, then the write's retries, each within
+            # the deadline): a dropped rotation is a lost grant.
+            await lease.reserve(self._request_budget, hold=2 * self._request_budget)
 
         try:
             fresh = await self.client.refresh(stored.token, before_send=check_lease)
+        except LockLost:
+            raise  # nothing was sent: _refresh_flow re-reads and tries again
         except InvalidGrantError as error:
             return await self._invalid_grant(key, stored, error)
+        except IdTokenError as error:
+            if error.rotated is None:
+                return await self._failed(key, stored, rejected, error)
+            return await self._refused_rotation(key, stored, error.rotated, error)
         except WhopOAuthError as error:
             return await self._failed(key, stored, rejected, error)
         try:
-            saved = await self.store.put(
-                key, fresh, expected_version=stored.version, fence=lease.generation
-            )
+            saved = await self._store_rotation(key, stored, fresh, lease)
         except StaleWriteError:
             return await self._lost_write(key, fresh)
         self._quiet_until.pop(key, None)
@@ -378,13 +390,51 @@ class TokenManager(SessionGrants, UserListing):
             return stored.token
         raise error
 
+    async def _store_rotation(
+        self, key: TokenKey, stored: StoredToken, fresh: Token, lease: Lease
+    ) -> StoredToken:
+        # The provider has rotated: a store hiccup must not lose the answer, so the
+        # versioned, fenced write is retried within the request's deadline.
+        give_up = time.monotonic() + self._request_budget
+        pause = 0.05
+        while True:
+            try:
+                return await self.store.put(
+                    key, fresh, expected_version=stored.version, fence=lease.generation
+                )
+            except StaleWriteError:
+                raise
+            except TokenStoreError as error:
+                if time.monotonic() + pause >= give_up:
+                    logger.warning(
+                        "a rotated grant could not be stored for tenant=%s: %s",
+                        key.tenant,
+                        type(error).__name__,
+                    )
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    async def _refused_rotation(
+        self, key: TokenKey, stored: StoredToken, rotated: Token, error: IdTokenError
+    ) -> Token:
+        # The refresh answered for another user: its grant is revoked, not stored, and
+        # the spent one is deleted so that nobody presents it again.
+        logger.warning("a refresh answered with another user's id_token; the grant is ended")
+        await self._revocations.revoke(rotated, reason="foreign-id-token")
+        await report_failure(self._hooks, key, error)
+        await self._delete(key, stored, "invalid_grant")
+        raise error
+
     async def _lost_write(self, key: TokenKey, fresh: Token) -> Token:
         # Someone wrote after our read although we held the lease (it lapsed, or the
-        # user signed out or in meanwhile): their row wins.
+        # user signed out or in meanwhile): their row wins, and our rotation, which
+        # nobody will ever use, is revoked rather than left live at the provider.
         logger.warning("a refreshed token lost a conditional write for tenant=%s", key.tenant)
         current = await self._read(key)
+        if current is None or current.token.refresh_token != fresh.refresh_token:
+            await self._revocations.revoke(fresh, reason="lost-write")
         if current is None:
-            await self._revoke_quietly(fresh)  # signed out during the refresh
             raise NoGrantError("the grant was deleted during the refresh: sign in again")
         return current.token
 
@@ -429,10 +479,3 @@ class TokenManager(SessionGrants, UserListing):
             return  # a newer grant arrived (e.g. a fresh sign-in): keep it
         if deleted:
             await call_hook(self._hooks.on_grant_deleted, key, reason)
-
-    async def _revoke_quietly(self, token: Token) -> None:
-        try:
-            await self.client.revoke(token)
-        except WhopOAuthError as error:
-            reason = describe(error, hide=(token.access_token, token.refresh_token))
-            logger.warning("token revocation failed: %s", reason)

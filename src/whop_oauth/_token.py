@@ -16,6 +16,20 @@ __all__ = ["DEFAULT_TENANT", "Token", "TokenKey"]
 DEFAULT_TENANT = "default"
 
 
+def check_key_part(name: str, value: object) -> None:
+    """Refuse, as ``InvalidTokenKey``, a key part no store can write.
+
+    >>> check_key_part("tenant", "biz_1")
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidTokenKey(f"TokenKey.{name} must be a non-empty string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate: no store can write it, so refuse it here, typed.
+        raise InvalidTokenKey(f"TokenKey.{name} is not valid Unicode text") from None
+
+
 @dataclass(frozen=True, slots=True)
 class TokenKey:
     """Where a user's grant lives: tenant, user, and the OAuth client that holds it.
@@ -36,14 +50,7 @@ class TokenKey:
 
     def __post_init__(self) -> None:
         for name in ("tenant", "user", "issuer", "client_id"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value:
-                raise InvalidTokenKey(f"TokenKey.{name} must be a non-empty string")
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                # A lone surrogate: no store can write it, so refuse it here, typed.
-                raise InvalidTokenKey(f"TokenKey.{name} is not valid Unicode text") from None
+            check_key_part(name, getattr(self, name))
 
     @property
     def parts(self) -> tuple[str, str, str, str]:

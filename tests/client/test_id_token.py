@@ -345,8 +345,11 @@ async def test_a_refreshed_id_token_must_keep_the_subject(
         200, json=token_body(id_token=make_id_token(sub="user_2", nonce=None))
     )
 
-    with pytest.raises(IdTokenError, match="sub"):
+    with pytest.raises(IdTokenError, match="another user") as caught:
         await client.refresh(old)
+    # The refresh token is spent: the answer rides on the error, to be revoked, not stored.
+    assert caught.value.rotated is not None
+    assert caught.value.rotated.refresh_token != old.refresh_token
 
 
 async def test_a_refreshed_id_token_for_the_same_subject_replaces_the_claims(
@@ -356,7 +359,10 @@ async def test_a_refreshed_id_token_for_the_same_subject_replaces_the_claims(
     make_id_token: MakeIdToken,
 ) -> None:
     old = Token(
-        access_token="at_old", refresh_token="rt_old", id_token_claims={"sub": "user_1", "v": 1}
+        access_token="at_old",
+        refresh_token="rt_old",
+        id_token="x.y.z",  # a sign-in's id_token: its keys are fetched before the refresh
+        id_token_claims={"sub": "user_1", "v": 1},
     )
     router.post(TOKEN_URL).respond(200, json=token_body(id_token=make_id_token(nonce=None, v=2)))
 
@@ -460,7 +466,7 @@ async def test_no_id_token_is_required_without_openid_or_from_an_oauth_only_prov
 
 
 async def test_a_refresh_may_come_back_without_an_id_token(
-    router: respx.MockRouter, client: OAuthClient
+    router: respx.MockRouter, jwks_route: respx.Route, client: OAuthClient
 ) -> None:
     router.post(TOKEN_URL).respond(200, json=token_body(refresh_token="rt_2"))
     signed_in = Token("at_0", refresh_token="rt_1", scopes=("openid",), id_token="x.y.z")

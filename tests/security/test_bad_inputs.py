@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -431,9 +432,18 @@ async def test_a_bad_token_response_at_sign_in_is_refused_and_nothing_is_stored(
     assert "whop_session" not in browser.cookies
 
 
+#: At refresh, a bad id_token comes with a rotation the provider already made: the
+#: tokens are kept (they came from the token endpoint over TLS) and the id_token is not.
+ID_TOKEN_AT_REFRESH = {i for i, _, e in TOKEN_REPLIES if e is IdTokenError} - NOT_AT_REFRESH
+
+
 @pytest.mark.parametrize(
     ("reply", "expected"),
-    [pytest.param(r, e, id=i) for i, r, e in TOKEN_REPLIES if i not in NOT_AT_REFRESH],
+    [
+        pytest.param(r, e, id=i)
+        for i, r, e in TOKEN_REPLIES
+        if i not in NOT_AT_REFRESH | ID_TOKEN_AT_REFRESH
+    ],
 )
 async def test_a_bad_refresh_response_leaves_the_stored_grant_as_it_was_and_usable(
     app: App, reply: Reply, expected: type[Exception]
@@ -455,3 +465,28 @@ async def test_a_bad_refresh_response_leaves_the_stored_grant_as_it_was_and_usab
     assert fresh.refresh_token != token.refresh_token
     assert (await app.client.userinfo(fresh))["sub"] == USER
     assert app.mock.stats.refresh_reuse_detected == 0
+
+
+@pytest.mark.parametrize(
+    "reply", [pytest.param(r, id=i) for i, r, _ in TOKEN_REPLIES if i in ID_TOKEN_AT_REFRESH]
+)
+async def test_a_refresh_with_a_bad_id_token_keeps_the_rotation_and_the_sign_ins_claims(
+    app: App, reply: Reply, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = mint_token(app.mock)
+    await app.manager.save(token, user=USER)
+    before = await app.store.get(app.key())
+    assert before is not None
+    status, body, headers = reply(app.mock, None)
+    app.mock.fail_next("token", status, body, headers)
+
+    with caplog.at_level(logging.WARNING, logger="whop_oauth"):
+        fresh = await app.manager.refresh(user=USER)
+
+    stored = await app.store.get(app.key())
+    assert stored is not None
+    assert stored.token == fresh
+    assert (fresh.access_token, fresh.refresh_token) == ("at_injected", "rt_injected")
+    assert fresh.id_token_claims == before.token.id_token_claims
+    assert fresh.id_token == before.token.id_token
+    assert any("id_token was not checked" in r.getMessage() for r in caplog.records)

@@ -364,3 +364,23 @@ async def test_an_undecryptable_grant_raises_unless_deletion_was_chosen(
         await lenient.get_token(user=USER)
     assert recorder.calls[-1][1][1] == "undecryptable"
     assert await (await open_stores(url)).get(writer.key(user=USER)) is None
+
+
+async def test_sign_out_leaves_a_grant_stored_meanwhile_by_another_sign_in(
+    client: OAuthClient, store: TokenStore, grant: Token
+) -> None:
+    manager = TokenManager(client, store)
+    await manager.save(grant, user=USER)
+    newer = Token("at_other_device", refresh_token="rt_other_device")
+    real_revoke = manager._revocations.revoke
+
+    async def revoke_while_a_sign_in_lands(token: Token, *, reason: str) -> bool:
+        await store.put(manager.key(user=USER), newer)  # another device signs in now
+        return await real_revoke(token, reason=reason)
+
+    manager._revocations.revoke = revoke_while_a_sign_in_lands  # type: ignore[method-assign]
+    await manager.sign_out(user=USER)
+
+    kept = await store.get(manager.key(user=USER))
+    assert kept is not None
+    assert kept.token.refresh_token == "rt_other_device"

@@ -3,14 +3,18 @@ rotated it, so a dropped answer is a lost grant at a provider with reuse detecti
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 from stores_support import USER, expired, make_client, sign_in
 
-from whop_oauth import TokenManager
-from whop_oauth.stores import MemoryTokenStore
+from whop_oauth import IdTokenError, Token, TokenKey, TokenManager, TokenStoreError
+from whop_oauth.stores import MemoryTokenStore, StoredToken
 from whop_oauth.testing import MockWhop
 
 
@@ -66,3 +70,109 @@ def test_a_lease_no_longer_than_the_clients_deadline_is_refused() -> None:
     client = make_client("https://issuer.test", httpx.AsyncClient(), timeout=5.0)
     with pytest.raises(Exception, match="must be longer than the client's deadline"):
         TokenManager(client, MemoryTokenStore(), lock_lease=10.0)
+
+
+async def test_a_refresh_id_token_failing_its_time_checks_keeps_the_rotation() -> None:
+    skew = [0.0]
+    mock = MockWhop(clock=lambda: time.time() + skew[0])
+    async with httpx.AsyncClient(transport=mock.transport()) as http:
+        client = make_client(mock.issuer, http, max_retries=0)
+        manager = TokenManager(client, MemoryTokenStore())
+        signed_in = await sign_in(client, http)
+        await manager.save(expired(signed_in), user=USER)
+        skew[0] = 600.0  # the provider's clock runs ten minutes ahead: iat is "future"
+
+        fresh = await manager.get_token(user=USER)
+
+        assert fresh.refresh_token != signed_in.refresh_token  # stored, not dropped
+        assert fresh.subject == signed_in.subject
+        again = await manager.refresh(user=USER, rejected_access_token=fresh.access_token)
+        assert (mock.stats.token_refresh, mock.stats.refresh_reuse_detected) == (2, 0)
+        assert again.refresh_token != fresh.refresh_token
+
+
+class ForeignIdToken:
+    """Wraps the mock: each refresh answer's id_token names another user."""
+
+    def __init__(self, mock: MockWhop) -> None:
+        self.mock = mock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/oauth/token":
+            await self.mock(scope, receive, send)
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        answer: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            answer.append(message)
+
+        await self.mock(scope, replay, keep)
+        start, *chunks = answer
+        payload = json.loads(b"".join(c.get("body", b"") for c in chunks))
+        if b"grant_type=refresh_token" in body:
+            claims = {**self.mock.id_token_claims(), "sub": "user_someone_else"}
+            payload["id_token"] = self.mock.sign_id_token(claims)
+        data = json.dumps(payload).encode()
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(data)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+
+async def test_a_refresh_answered_for_another_user_ends_the_grant_and_revokes_it() -> None:
+    mock = MockWhop()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(ForeignIdToken(mock))) as http:
+        client = make_client(mock.issuer, http, max_retries=0)
+        store = MemoryTokenStore()
+        manager = TokenManager(client, store)
+        signed_in = await sign_in(client, http)
+        await manager.save(expired(signed_in), user=USER)
+
+        with pytest.raises(IdTokenError, match="another user") as caught:
+            await manager.get_token(user=USER)
+
+        assert "user_someone_else" not in str(caught.value)
+        assert await store.get(manager.key(user=USER)) is None  # nobody presents it again
+        assert all(grant.revoked for grant in mock.grants)  # the foreign answer is revoked
+        assert mock.stats.refresh_reuse_detected == 0
+
+
+class FlakyPuts(MemoryTokenStore):
+    """A store whose next ``failures`` writes fail as a Redis blip would."""
+
+    failures = 0
+
+    async def put(self, key: TokenKey, token: Token, **options: Any) -> StoredToken:
+        if self.failures:
+            self.failures -= 1
+            raise TokenStoreError("Redis token store: ConnectionError")
+        return await super().put(key, token, **options)
+
+
+async def test_a_store_blip_on_the_write_after_a_refresh_is_retried_not_dropped(
+    mock: MockWhop, http: httpx.AsyncClient
+) -> None:
+    client = make_client(mock.issuer, http, max_retries=0)
+    store = FlakyPuts()
+    manager = TokenManager(client, store)
+    signed_in = await sign_in(client, http)
+    await manager.save(expired(signed_in), user=USER)
+    store.failures = 2
+
+    fresh = await manager.get_token(user=USER)
+
+    stored = await store.get(manager.key(user=USER))
+    assert stored is not None
+    assert stored.token.refresh_token == fresh.refresh_token != signed_in.refresh_token
+    await manager.refresh(user=USER, rejected_access_token=fresh.access_token)
+    assert (mock.stats.token_refresh, mock.stats.refresh_reuse_detected) == (2, 0)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from stores_support import StoreFactory
+from stores_support import BACKENDS, StoreFactory
 
 from whop_oauth import DecryptionError, InvalidTokenKey, Token, TokenKey, TokenManager
-from whop_oauth.stores import MemoryTokenStore
+from whop_oauth.stores import MemoryTokenStore, TokenStore
 
 KEY = TokenKey("biz_1", "user_1", "https://issuer.test", "app_1")
 
@@ -63,3 +63,11 @@ async def test_an_older_ciphertext_put_back_in_its_redis_hash_does_not_decrypt(
     raw.close()
     with pytest.raises(DecryptionError, match="older value"):
         await store.get(KEY)
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+async def test_listing_a_tenant_no_backend_can_write_is_an_invalid_token_key(
+    store: TokenStore,
+) -> None:
+    with pytest.raises(InvalidTokenKey, match="tenant"):
+        await store.grant_keys("biz_\ud800")  # type: ignore[attr-defined]

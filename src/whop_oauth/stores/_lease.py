@@ -49,8 +49,11 @@ class Lease(Protocol):
         """The fencing token of this acquisition: larger than any earlier holder's."""
         ...
 
-    async def reserve(self, seconds: float) -> None:
-        """Renew now; raise ``LockLost`` unless the lease is ours for ``seconds`` more."""
+    async def reserve(self, seconds: float, *, hold: float | None = None) -> None:
+        """Renew now; raise ``LockLost`` unless the lease is ours for ``seconds`` more.
+
+        Renewals then go on for ``hold`` seconds (default ``seconds``), no longer.
+        """
         ...
 
 
@@ -182,12 +185,13 @@ class LeaseLock:
         if self._signals is not None:
             self._signals.notify(self._key)
 
-    async def reserve(self, seconds: float) -> None:
+    async def reserve(self, seconds: float, *, hold: float | None = None) -> None:
         """Renew the lease now and make sure it stays ours for ``seconds`` more.
 
         Raises ``LockLost`` when the lease was taken over (or lapsed) since it was
         acquired, or when what is left of it after renewing is shorter than
-        ``seconds``. From then on renewals stop ``seconds`` from now.
+        ``seconds``. From then on renewals stop ``hold`` seconds from now (default
+        ``seconds``): a body that overruns its deadline lets the lease run out.
         """
         if seconds >= self._lease:
             raise ConfigurationError(
@@ -198,7 +202,7 @@ class LeaseLock:
         now = time.monotonic()
         if self._valid_until - now <= seconds:
             raise LockLost("the refresh lock has too little time left for the request")
-        self._renew_until = now + seconds
+        self._renew_until = now + (seconds if hold is None else max(hold, seconds))
 
     async def _renew(self) -> bool:
         asked_at = time.monotonic()

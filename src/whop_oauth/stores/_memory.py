@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from .._errors import StaleWriteError
-from .._token import Token, TokenKey
+from .._token import Token, TokenKey, check_key_part
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._lease import LeaseLocking, ReleaseSignals, next_generation
 from ._sessions import MemorySessions
@@ -92,6 +92,7 @@ class MemoryTokenStore(LeaseLocking, MemorySessions):
     ) -> list[TokenKey]:
         """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted by
         (user, issuer, client id); a page of at most ``limit`` of them after ``after``."""
+        check_key_part("tenant", tenant)
         cursor = page_cursor(after, limit)
         found = [key for key in self._rows if key.tenant == tenant and _order(key) > cursor]
         return sorted(found, key=_order)[:limit]

@@ -14,7 +14,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .._errors import ConfigurationError, InvalidTokenKey, StaleWriteError, TokenStoreError
-from .._token import Token, TokenKey
+from .._token import Token, TokenKey, check_key_part
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals
@@ -244,6 +244,7 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
     ) -> list[TokenKey]:
         """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted by
         (user, issuer, client id); a page of at most ``limit`` of them after ``after``."""
+        check_key_part("tenant", tenant)
         args = (tenant, *page_cursor(after, limit), limit)  # LIMIT NULL: no limit
 
         async def work(conn: Conn) -> list[TupleRow]:

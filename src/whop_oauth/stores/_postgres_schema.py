@@ -158,10 +158,11 @@ class Statements:
             "UPDATE {s}.leases SET expires_at = clock_timestamp() + make_interval(secs => %s) "
             "WHERE {key} AND holder = %s AND expires_at > clock_timestamp()"
         )
-        # Released rows stay (expired) so the key's last generation keeps fencing.
+        # Released rows stay, expired at the release time, so the key's last generation
+        # keeps fencing until purge_leases removes rows released a day ago.
         self.release = q(
-            "UPDATE {s}.leases SET expires_at = '-infinity' "
-            "WHERE {key} AND holder = %s AND expires_at > '-infinity'"
+            "UPDATE {s}.leases SET expires_at = clock_timestamp() "
+            "WHERE {key} AND holder = %s AND expires_at > clock_timestamp()"
         )
         self.purge_grants = q("DELETE FROM {s}.grants WHERE purge_at <= %s")
         self.purge_leases = q(

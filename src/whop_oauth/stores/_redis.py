@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from .._errors import StaleWriteError, TokenStoreError
 from .._reasons import clean
-from .._token import Token, TokenKey
+from .._token import Token, TokenKey, check_key_part
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals
@@ -201,6 +201,7 @@ class RedisTokenStore(LeaseLocking, RedisSessions):
         """The keys of every grant stored for ``tenant``, sorted by (user, issuer, client
         id); a page of at most ``limit`` of them after ``after``. Each call is a ``SCAN``
         of the whole keyspace: for maintenance jobs, not for every request."""
+        check_key_part("tenant", tenant)
         cursor = page_cursor(after, limit)
         prefix = _glob_escape(f"{self._prefix}:{quote(tenant, safe='')}:")
         names: list[bytes | str] = []

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from .._errors import StaleWriteError, TokenStoreError
-from .._token import Token, TokenKey
+from .._token import Token, TokenKey, check_key_part
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
 from ._crypto import TokenCipher
 from ._lease import LeaseLocking, ReleaseSignals, next_generation
@@ -52,9 +52,10 @@ _LEASE_RENEW = (
     "UPDATE whop_oauth_leases SET expires_at = ? "
     "WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ? AND holder = ?"
 )
-# Released rows stay (expired) so the key's last generation is remembered for fencing.
+# Released rows stay, expired at the release time, so the key's last generation is
+# remembered for fencing until cleanup removes rows released a day ago.
 _LEASE_RELEASE = (
-    "UPDATE whop_oauth_leases SET expires_at = 0 "
+    "UPDATE whop_oauth_leases SET expires_at = ? "
     "WHERE tenant = ? AND user = ? AND issuer = ? AND client_id = ? AND holder = ?"
 )
 _FENCE = (
@@ -226,6 +227,7 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
     ) -> list[TokenKey]:
         """The keys of every grant stored for ``tenant`` (not yet cleaned up), sorted by
         (user, issuer, client id); a page of at most ``limit`` of them after ``after``."""
+        check_key_part("tenant", tenant)
         args = (tenant, *page_cursor(after, limit), -1 if limit is None else limit)
         rows = await self._write(lambda conn: conn.execute(_TENANT_KEYS, args).fetchall())
         return [TokenKey(tenant, user, issuer, client_id) for user, issuer, client_id in rows]
@@ -249,7 +251,9 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
         )
 
     async def release_lease(self, key: TokenKey, holder: str) -> bool:
-        return await self._write(lambda conn: _changed(conn, _LEASE_RELEASE, (*key.parts, holder)))
+        return await self._write(
+            lambda conn: _changed(conn, _LEASE_RELEASE, (time.time(), *key.parts, holder))
+        )
 
     async def _maybe_cleanup(self) -> None:
         if time.time() >= self._next_cleanup:
