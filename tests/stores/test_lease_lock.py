@@ -9,6 +9,7 @@ import pytest
 
 from whop_oauth import ConfigurationError, LockLost, LockTimeout, TokenKey
 from whop_oauth.stores import LeaseLock, MemoryTokenStore
+from whop_oauth.stores._lease import next_generation
 
 
 def key() -> TokenKey:
@@ -71,3 +72,17 @@ async def test_a_zero_timeout_takes_a_free_lock_and_fails_at_once_on_a_held_one(
         with pytest.raises(LockTimeout):
             async with store.lock(key(), lease=5, timeout=0):
                 pass
+
+
+def test_a_generation_is_above_both_the_previous_one_and_the_clock_in_microseconds() -> None:
+    assert next_generation(5, now=2.0) == 2_000_000  # the clock wins after a cleanup
+    assert next_generation(10**18, now=2.0) == 10**18 + 1  # a newer holder always grows
+
+
+async def test_leaving_the_lock_stops_its_renewals() -> None:
+    backend = SlowRenewals()
+    async with LeaseLock(backend, key(), lease=0.15, timeout=1):
+        pass
+    counted = backend.renewals
+    await asyncio.sleep(0.2)
+    assert backend.renewals == counted
