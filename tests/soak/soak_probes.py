@@ -129,8 +129,8 @@ class ProbedLease:
     def generation(self) -> int:
         return int(self._inner.generation)
 
-    async def reserve(self, seconds: float) -> None:
-        await self._inner.reserve(seconds)
+    async def reserve(self, seconds: float, **options: Any) -> None:
+        await self._inner.reserve(seconds, **options)
         self._log.write("reserved", k=self._name, seconds=seconds)
 
     def __getattr__(self, name: str) -> Any:

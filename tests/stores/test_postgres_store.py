@@ -312,3 +312,21 @@ def _key() -> str:
     from whop_oauth import generate_encryption_key
 
     return generate_encryption_key()
+
+
+async def test_reads_survive_their_own_connection_being_killed(
+    postgres_url: str, open_stores: StoreFactory
+) -> None:
+    store = await open_stores(postgres_url)
+    await store.put(KEY, Token("at_1"))
+    assert await store.get(KEY) is not None  # the pool, then the reader connection opens
+    assert await store.get(KEY) is not None  # on the reader
+    killed = await sql(
+        postgres_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'whop_oauth'",
+    )
+    assert killed  # the reader and the pool's connections are gone
+    stored = await store.get(KEY)  # the dead reader is dropped; the pool's way retries
+    assert stored is not None
+    assert stored.token.access_token == "at_1"

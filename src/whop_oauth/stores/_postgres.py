@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -91,6 +92,11 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
         self._pid = 0
         self._opening = asyncio.Lock()
         self._closed = False
+        # One connection of its own for reads, used while free: a pool checkout costs
+        # more than the query itself (measured on loopback: ~230 µs vs ~160 µs).
+        self._reader: Conn | None = None
+        self._reader_busy = False
+        self._reader_retry_at = 0.0
 
     def __repr__(self) -> str:
         return f"<PostgresTokenStore {self._where} schema={self._st.schema!r}>"
@@ -178,8 +184,41 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
 
     # -- grants ----------------------------------------------------------------------
 
+    async def _read_one(self, query: str, params: tuple[Any, ...]) -> Any:
+        """A read on the store's own connection when it is free, else on the pool; any
+        trouble drops that connection and the read goes the pool's (retried) way."""
+        conn = self._reader
+        if conn is None or self._reader_busy or conn.closed or self._pid != os.getpid():
+            row = await self._one(query, params)
+            if conn is None and not self._reader_busy and self._pool is not None:
+                await self._open_reader()  # the pool works: the schema exists, the login too
+            return row
+        self._reader_busy = True
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await (await conn.execute(query, params, binary=True)).fetchone()
+        except (psycopg.Error, TimeoutError):
+            self._reader = None
+            await _close_quietly(conn)
+            return await self._one(query, params)
+        finally:
+            self._reader_busy = False
+
+    async def _open_reader(self) -> None:
+        if time.monotonic() < self._reader_retry_at or self._closed:
+            return
+        self._reader_busy = True
+        try:
+            self._reader = await psycopg.AsyncConnection.connect(
+                self._url, **self._connect_options
+            )
+        except (psycopg.Error, OSError):
+            self._reader_retry_at = time.monotonic() + 5.0  # the pool serves meanwhile
+        finally:
+            self._reader_busy = False
+
     async def get(self, key: TokenKey) -> StoredToken | None:
-        row = await self._one(self._st.get, key_parts(key))
+        row = await self._read_one(self._st.get, key_parts(key))
         if row is None:
             return None
         version = int(row[0])
@@ -292,5 +331,13 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
         async with self._opening:
             self._closed = True
             pool, self._pool = self._pool, None
+            reader, self._reader = self._reader, None
+        if reader is not None and self._pid == os.getpid():
+            await _close_quietly(reader)
         if pool is not None and self._pid == os.getpid():
             await pool.close()
+
+
+async def _close_quietly(conn: Conn) -> None:
+    with contextlib.suppress(psycopg.Error):  # already broken: nothing to hand back
+        await conn.close()
