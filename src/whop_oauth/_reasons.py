@@ -22,7 +22,7 @@ _REDACTED = "[redacted]"
 
 
 def clean(text: str | None, hide: Iterable[str | None] = ()) -> str:
-    """Outside text made fit for a log line: secrets in ``hide`` redacted, control
+    r"""Outside text made fit for a log line: secrets in ``hide`` redacted, control
     characters replaced, at most 200 characters.
 
     >>> clean("refused\nFAKE LINE for pw123", hide=["pw123"])
