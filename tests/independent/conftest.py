@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from independent_support import OidcServer, StormWorkers, run_oidc_server
+from redis_server import flush, run_redis_server
 
 from whop_oauth import generate_encryption_key
-
-# tests/support holds helpers shared by several test folders (no conftest reaches it).
-sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from redis_server import flush, run_redis_server
 
 
 def _server(ttl: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from worker_group import WorkerGroup
 
 from whop_oauth import OAuthClient, Token
 
@@ -170,47 +171,12 @@ class WorkerResult:
     errors: dict[str, int]  # exception type -> count
 
 
-class StormWorkers:
+class StormWorkers(WorkerGroup):
     """OS processes running oidc_storm_worker.py, each ready and waiting for 'go'."""
 
     def __init__(self, count: int, config: dict[str, object]) -> None:
         env = {**os.environ, "WHOP_STORM_CONFIG": json.dumps(config)}
-        self.processes = [
-            subprocess.Popen(
-                [sys.executable, str(WORKER)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            for _ in range(count)
-        ]
-
-    def wait_ready(self) -> None:
-        for process in self.processes:
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            assert line.strip() == "ready", f"a worker failed to start: {line!r}"
-
-    def go(self) -> None:
-        for process in self.processes:
-            assert process.stdin is not None
-            process.stdin.write("go\n")
-            process.stdin.flush()
+        super().__init__([sys.executable, str(WORKER)], env, count)
 
     def results(self) -> list[WorkerResult]:
-        out = []
-        for process in self.processes:
-            stdout, _ = process.communicate(timeout=60)
-            assert process.returncode == 0, f"a worker failed: {stdout[-500:]!r}"
-            out.append(WorkerResult(**json.loads(stdout.strip().splitlines()[-1])))
-        return out
-
-    def kill_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            for stream in (process.stdin, process.stdout):
-                if stream is not None:
-                    stream.close()
+        return [WorkerResult(**out) for out in self.outputs()]

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from whop_oauth.testing import MockUser
-
-# tests/support holds helpers shared by several test folders (no conftest reaches it).
-sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
 from postgres_server import PostgresServer, run_postgres_server
 from redis_server import flush, run_redis_server
 from soak_harness import ACCESS_TOKEN_TTL, GRANTS
 from soak_mock import ObservedWhop
+
+from whop_oauth.testing import MockUser
 
 
 @pytest.fixture(scope="session")

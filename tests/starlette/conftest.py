@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from redis_server import flush, run_redis_server
 from starlette_support import Env, make_env
 
 from whop_oauth import generate_encryption_key, open_store
 from whop_oauth.stores import TokenStore
 from whop_oauth.testing import MockWhop
-
-# tests/support holds helpers shared by several test folders (no conftest reaches it).
-sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from redis_server import flush, run_redis_server
 
 
 @pytest.fixture

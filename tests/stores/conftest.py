@@ -3,22 +3,18 @@ backend, a provider."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from postgres_server import PostgresServer, run_postgres_server
+from redis_server import flush, run_redis_server
 from stores_support import FaultyProvider, StoreFactory, Workers, make_client, serve_provider
 
 from whop_oauth import OAuthClient, generate_encryption_key, open_store
 from whop_oauth.stores import TokenStore
 from whop_oauth.testing import MockWhop
-
-# tests/support holds helpers shared by several test folders (no conftest reaches it).
-sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from postgres_server import PostgresServer, run_postgres_server
-from redis_server import flush, run_redis_server
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 from starlette.types import Message, Receive, Scope, Send
+from worker_group import WorkerGroup
 
 from whop_oauth import OAuthClient, Token, whop_metadata
 from whop_oauth.stores import TokenStore
@@ -170,7 +170,7 @@ class WorkerResult:
     waits: list[float]
 
 
-class Workers:
+class Workers(WorkerGroup):
     """Worker processes (storm_worker.py), each started and waiting for the signal."""
 
     def __init__(
@@ -185,36 +185,8 @@ class Workers:
     ) -> None:
         env = {**os.environ, "WHOP_TEST_KEYS": ",".join(keys)}
         args = [sys.executable, str(WORKER), store_url, issuer, str(callers), str(lease)]
-        self.processes = [
-            subprocess.Popen(
-                args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-            )
-            for _ in range(count)
-        ]
-        for process in self.processes:
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            assert line.strip() == "ready", f"a worker failed to start: {line!r}"
-
-    def go(self, processes: list[subprocess.Popen[str]] | None = None) -> None:
-        for process in processes or self.processes:
-            assert process.stdin is not None
-            process.stdin.write("go\n")
-            process.stdin.flush()
+        super().__init__(args, env, count)
+        self.wait_ready()
 
     def results(self, processes: list[subprocess.Popen[str]] | None = None) -> list[WorkerResult]:
-        out = []
-        for process in processes or self.processes:
-            stdout, _ = process.communicate(timeout=60)
-            assert process.returncode == 0, f"a worker failed: {stdout[-500:]!r}"
-            out.append(WorkerResult(**json.loads(stdout.strip().splitlines()[-1])))
-        return out
-
-    def kill_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            for stream in (process.stdin, process.stdout):
-                if stream is not None:
-                    stream.close()
+        return [WorkerResult(**out) for out in self.outputs(processes)]
