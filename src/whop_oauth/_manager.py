@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ._errors import (
@@ -159,7 +160,6 @@ class TokenManager(SessionGrants, UserListing):
         never fails the sign-in.
         """
         key = self.key(user=user, tenant=tenant)
-        self._cache.pop(key, None)
         async with self.store.lock(key, lease=self._lease, timeout=self._lock_timeout) as lease:
             try:
                 replaced = await self.store.get(key)
@@ -325,14 +325,11 @@ class TokenManager(SessionGrants, UserListing):
             await self._delete(key, stored, "no_refresh_token")
             raise SignInRequired("the access token expired and there is no refresh token")
         started = time.monotonic()
-
-        async def check_lease() -> None:
-            # Right before the refresh token leaves: renewed now, and sent only if the
-            # lease outlasts the request's whole deadline. Renewals go on until the
-            # answer is stored (the request, then the write's retries, each within
-            # the deadline): a dropped rotation is a lost grant.
-            await lease.reserve(self._request_budget, hold=2 * self._request_budget)
-
+        # Checked right before the refresh token leaves: renewed then, and sent only if
+        # the lease outlasts the request's whole deadline. Renewals go on until the
+        # answer is stored (the request, then the write's retries, each within the
+        # deadline): a dropped rotation is a lost grant.
+        check_lease = partial(lease.reserve, self._request_budget, hold=2 * self._request_budget)
         try:
             fresh = await self.client.refresh(stored.token, before_send=check_lease)
         except LockLost:
