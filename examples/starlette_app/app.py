@@ -104,12 +104,15 @@ def create_app(
             )
         answer = await user_http_client(request).get(metadata.userinfo_endpoint)
         browser = "text/html" in request.headers.get("accept", "")
-        if browser and answer.status_code == 200 and request.query_params.get("format") != "json":
+        is_json = answer.headers.get("content-type", "").startswith("application/json")
+        wants_page = request.query_params.get("format") != "json"
+        if browser and answer.status_code == 200 and is_json and wants_page:
             return HTMLResponse(userinfo_page(answer.json(), demo=demo), headers=_NO_STORE)
+        # Anything else (a signed application/jwt userinfo, an error) is passed through.
         return Response(
             answer.content,
             status_code=answer.status_code,
-            media_type="application/json",
+            media_type=answer.headers.get("content-type", "application/json"),
             headers={"Cache-Control": "no-store"},
         )
 

@@ -188,8 +188,9 @@ async def discover(
     """Fetch, check and merge ``issuer``'s metadata documents (see ``discovery_urls``).
 
     Each document's ``issuer`` must match exactly. A transport or 5xx failure on
-    any of them fails the whole load: a partial merge could silently lose an
-    endpoint (revocation) the app relies on.
+    one of the two standard locations fails the whole load: a partial merge could
+    silently lose an endpoint (revocation) the app relies on. The third, appended
+    location is a courtesy to servers mounted under a path: its failures are ignored.
     """
     urls = discovery_urls(issuer)
     # All locations at once: one deadline bounds the load, not one per location.
@@ -198,8 +199,10 @@ async def discover(
     )
     documents: list[tuple[str, dict[str, Any]]] = []
     statuses: list[int] = []
-    for url, result in zip(urls, results, strict=True):
+    for position, (url, result) in enumerate(zip(urls, results, strict=True)):
         if isinstance(result, BaseException):
+            if position >= 2:  # not a standard location: it may answer anything
+                continue
             raise result
         if isinstance(result, int):
             statuses.append(result)

@@ -91,10 +91,13 @@ class IdTokenValidator:
         kid = header.get("kid")
         key = await self._key(kid if isinstance(kid, str) else None, alg, fetch=fetch_keys)
         try:
-            with warnings.catch_warnings():
-                # RFC 9864 deprecates the *name* "EdDSA" for "Ed25519"; providers still
-                # send it, and its Ed25519 signature is the same one.
-                warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
+            if alg == "EdDSA":
+                with warnings.catch_warnings():
+                    # RFC 9864 deprecates the *name* "EdDSA" for "Ed25519"; providers still
+                    # send it, and its Ed25519 signature is the same one.
+                    warnings.filterwarnings("ignore", "EdDSA is deprecated", SecurityWarning)
+                    claims = jwt.decode(id_token, key, algorithms=[alg]).claims
+            else:
                 claims = jwt.decode(id_token, key, algorithms=[alg]).claims
         except (JoseError, ValueError):
             raise IdTokenError("the id_token signature does not verify") from None

@@ -30,6 +30,8 @@ logger = logging.getLogger("whop_oauth.manager")
 _MAX_PENDING = 1000
 #: A token is given up after this many failed attempts.
 _MAX_ATTEMPTS = 8
+#: Earlier failures retried after each successful revocation, inside its request.
+_RETRIES_PER_SUCCESS = 5
 
 
 class _Revoker(Protocol):
@@ -67,13 +69,20 @@ class Revocations:
     async def revoke(self, token: Token, *, reason: str) -> bool:
         """Revoke now; on failure log (no token) and keep it for a retry. Never raises."""
         if await self._send(_Pending(token, 0, reason)):
-            await self.retry()  # the endpoint answers: a good moment for earlier failures
+            # The endpoint answers: a good moment for a few earlier failures (a few, as
+            # this runs inside someone's sign-in or sign-out; revoke_pending() does all).
+            await self.retry(limit=_RETRIES_PER_SUCCESS)
             return True
         return False
 
-    async def retry(self) -> int:
-        """Send every waiting revocation once more; returns how many still wait."""
-        for _ in range(len(self._pending)):
+    async def retry(self, *, limit: int | None = None) -> int:
+        """Send waiting revocations once more (at most ``limit``); returns how many wait.
+
+        Safe to run concurrently: each waiting revocation is taken by one caller.
+        """
+        left = len(self._pending) if limit is None else limit
+        while left > 0 and self._pending:  # re-checked after every await
+            left -= 1
             if not await self._send(self._pending.popleft()):
                 break  # still failing: leave the rest for later rather than wait on each
         return len(self._pending)

@@ -20,7 +20,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _origin(url: httpx.URL | str) -> Origin:
-    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except httpx.InvalidURL:
+        raise ConfigurationError("an allowed origin must be an absolute http(s) URL") from None
     if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
         raise ConfigurationError("an allowed origin must be an absolute http(s) URL")
     return (parsed.scheme, parsed.host, parsed.port or _DEFAULT_PORTS[parsed.scheme])

@@ -167,3 +167,9 @@ def test_http_origins_off_loopback_need_allow_insecure_http() -> None:
 
     assert auth.sends_key_to("http://api.example/x")
     assert not auth.sends_key_to("https://api.example/x")  # another scheme, another origin
+
+
+def test_a_malformed_url_is_no_allowed_origin_and_a_malformed_origin_is_refused() -> None:
+    assert APIKeyAuth("key_1").sends_key_to("http://[::1") is False
+    with pytest.raises(ConfigurationError, match="allowed origin"):
+        APIKeyAuth("key_1", allowed_origins=["https://a:x/"])

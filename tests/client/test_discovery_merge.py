@@ -133,3 +133,15 @@ async def test_without_jwks_an_openid_client_is_told_its_sign_ins_will_fail(
     assert warnings(caplog) == [
         f"provider {ISSUER} has no jwks_uri: id_tokens cannot be verified, so openid sign-ins fail"
     ]
+
+
+async def test_a_failing_appended_location_is_ignored_as_it_is_no_standard_one(
+    make_client: Make, router: respx.MockRouter
+) -> None:
+    router.get(INSERTED).respond(404)
+    router.get(OIDC).respond(200, json=OIDC_DOC)
+    router.get(APPENDED).respond(502)
+
+    metadata = await make_client(provider=ISSUER, max_retries=0).load_metadata()
+
+    assert metadata.userinfo_endpoint == f"{ISSUER}/userinfo/"

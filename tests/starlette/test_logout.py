@@ -70,6 +70,8 @@ async def test_sign_out_accepts_the_token_in_a_header_for_script_clients(
     [
         pytest.param({}, {}, id="no token"),
         pytest.param({"csrf_token": "wrong"}, {}, id="wrong token"),
+        pytest.param({"csrf_token": "é"}, {}, id="non-ascii token"),
+        pytest.param({}, {"X-CSRF-Token": "\u00e9".encode("latin-1")}, id="non-ascii header"),
         pytest.param({"csrf_token": ["a", "b"]}, {}, id="two tokens"),
         pytest.param(None, {"Origin": "https://evil.com"}, id="cross-origin"),
         pytest.param(None, {"Origin": "null"}, id="opaque origin"),

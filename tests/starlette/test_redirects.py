@@ -86,7 +86,9 @@ def test_whatever_comes_in_the_result_is_a_path_on_this_site(value: str) -> None
     assert httpx.URL(APP_ORIGIN).join(result).host == "127.0.0.1"
 
 
-@pytest.mark.parametrize("value", ["//evil.com", "https://evil.com", "/\\evil.com", "/%2F%2Fx"])
+@pytest.mark.parametrize(
+    "value", ["//evil.com", "https://evil.com", "/\\evil.com", "/%2F%2Fx", "http://[::1"]
+)
 async def test_after_sign_in_an_unsafe_next_lands_on_home(
     env: Env, browser: httpx.AsyncClient, value: str
 ) -> None:

@@ -13,7 +13,15 @@ import httpx
 import pytest
 from stores_support import BACKENDS, USER, FaultyProvider, StoreFactory, sign_in
 
-from whop_oauth import OAuthClient, Token, TokenKey, TokenManager, open_store
+from whop_oauth import (
+    OAuthClient,
+    ServerUnavailableError,
+    Token,
+    TokenKey,
+    TokenManager,
+    open_store,
+)
+from whop_oauth._revocations import Revocations
 from whop_oauth.stores import (
     MemoryTokenStore,
     SessionRecord,
@@ -133,3 +141,35 @@ async def test_a_schema_2_sqlite_file_gains_the_session_tables_and_keeps_its_gra
     assert await store.count_live_sessions(key) == 1
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT version FROM whop_oauth_schema").fetchone() == (3,)
+
+
+class SlowRevoker:
+    """A client whose revocations first fail, then succeed after a pause."""
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.revoked: list[str] = []
+
+    async def revoke(self, token: Token) -> None:
+        await asyncio.sleep(0.01)  # an await, as a real request has, between queue steps
+        if self.failing:
+            raise ServerUnavailableError("revocation: HTTP 503")
+        self.revoked.append(str(token.refresh_token))
+
+
+async def test_concurrent_revocations_share_the_waiting_queue_without_crashing() -> None:
+    client = SlowRevoker()
+    revocations = Revocations(client, budget=1.0)  # type: ignore[arg-type]
+    for n in range(3):
+        await revocations.revoke(Token(f"at_{n}", refresh_token=f"rt_{n}"), reason="test")
+    assert len(revocations) == 3
+    client.failing = False
+
+    results = await asyncio.gather(
+        revocations.revoke(Token("at_a", refresh_token="rt_a"), reason="test"),
+        revocations.revoke(Token("at_b", refresh_token="rt_b"), reason="test"),
+    )
+
+    assert results == [True, True]
+    assert len(revocations) == 0
+    assert sorted(client.revoked) == ["rt_0", "rt_1", "rt_2", "rt_a", "rt_b"]

@@ -130,3 +130,14 @@ async def test_the_sqlite_file_is_readable_by_its_owner_only(
 
 def file_modes(directory: Path) -> dict[str, int]:
     return {path.name: path.stat().st_mode & 0o777 for path in directory.glob("t.db*")}
+
+
+@pytest.mark.redis
+def test_a_redis_client_that_decodes_responses_is_refused_at_once(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    from whop_oauth.stores import RedisTokenStore, TokenCipher
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    with pytest.raises(ConfigurationError, match="decodes responses"):
+        RedisTokenStore(client, cipher=TokenCipher([generate_encryption_key()]))

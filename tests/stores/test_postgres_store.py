@@ -319,7 +319,8 @@ async def test_reads_survive_their_own_connection_being_killed(
 ) -> None:
     store = await open_stores(postgres_url)
     await store.put(KEY, Token("at_1"))
-    assert await store.get(KEY) is not None  # the pool, then the reader connection opens
+    assert await store.get(KEY) is not None  # the pool; the reader connects meanwhile
+    await asyncio.sleep(0.5)
     assert await store.get(KEY) is not None  # on the reader
     killed = await sql(
         postgres_url,

@@ -132,3 +132,13 @@ def test_eight_processes_opening_a_new_file_at_once_all_open_with_one_schema(
     finally:
         for worker in workers:
             worker.communicate(timeout=10)  # closes stdin (the worker exits) and stdout
+
+
+async def test_a_closed_store_answers_every_call_with_a_typed_error(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "tokens.db")
+    await store.put(KEY, Token("at_1"))
+    await store.aclose()
+    await store.aclose()  # twice is harmless
+    for call in (store.get(KEY), store.put(KEY, Token("at_2")), store.delete(KEY), store.ping()):
+        with pytest.raises(TokenStoreError):
+            await call

@@ -47,7 +47,10 @@ def safe_return_path(
     if not value.startswith("/"):
         if not origins or has_bad_chars(value):
             return default
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # e.g. "http://[::1": not a URL we could return to
+            return default
         if f"{parts.scheme}://{parts.netloc}".lower() not in {o.lower() for o in origins}:
             return default
         value = parts.path or "/"

@@ -215,7 +215,9 @@ class AuthEndpoints:
         session = state.session
         if session is not None:
             posted = await _posted_csrf_token(request)
-            if posted is None or not hmac.compare_digest(posted, session.session_id):
+            # Bytes: compare_digest refuses str with characters outside ASCII (a 500).
+            expected = session.session_id.encode()
+            if posted is None or not hmac.compare_digest(posted.encode(), expected):
                 return _forbidden("missing or wrong CSRF token")
             # Server-side: every copy of this cookie (or, everywhere, every session) ends.
             if not await self._end(session, "sign-out", everywhere=everywhere):

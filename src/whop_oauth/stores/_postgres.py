@@ -97,6 +97,7 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
         self._reader: Conn | None = None
         self._reader_busy = False
         self._reader_retry_at = 0.0
+        self._opener: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<PostgresTokenStore {self._where} schema={self._st.schema!r}>"
@@ -191,7 +192,10 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
         if conn is None or self._reader_busy or conn.closed or self._pid != os.getpid():
             row = await self._one(query, params)
             if conn is None and not self._reader_busy and self._pool is not None:
-                await self._open_reader()  # the pool works: the schema exists, the login too
+                # The pool works (the schema exists, the login too): connect the reader in
+                # the background, so this read does not wait for a connection it did not use.
+                self._reader_busy = True
+                self._opener = asyncio.ensure_future(self._open_reader())
             return row
         self._reader_busy = True
         try:
@@ -205,13 +209,14 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
             self._reader_busy = False
 
     async def _open_reader(self) -> None:
-        if time.monotonic() < self._reader_retry_at or self._closed:
-            return
-        self._reader_busy = True
         try:
-            self._reader = await psycopg.AsyncConnection.connect(
-                self._url, **self._connect_options
-            )
+            if time.monotonic() < self._reader_retry_at or self._closed:
+                return
+            conn = await psycopg.AsyncConnection.connect(self._url, **self._connect_options)
+            if self._closed or self._pid != os.getpid():
+                await _close_quietly(conn)  # closed meanwhile: never left open
+            else:
+                self._reader = conn
         except (psycopg.Error, OSError):
             self._reader_retry_at = time.monotonic() + 5.0  # the pool serves meanwhile
         finally:
@@ -289,7 +294,7 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
         async def work(conn: Conn) -> list[TupleRow]:
             return await (await conn.execute(self._st.tenant_keys, args)).fetchall()
 
-        if not isinstance(tenant, str) or not tenant or "\x00" in tenant:
+        if "\x00" in tenant:
             raise InvalidTokenKey("a tenant is a non-empty string without NUL characters")
         rows = await self._run(work)
         return [TokenKey(tenant, user, issuer, client_id) for user, issuer, client_id in rows]
@@ -332,6 +337,10 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
             self._closed = True
             pool, self._pool = self._pool, None
             reader, self._reader = self._reader, None
+        if self._opener is not None and self._pid == os.getpid():
+            await asyncio.gather(self._opener, return_exceptions=True)
+            reader = reader or self._reader  # closed below; _open_reader saw _closed
+            self._reader = None
         if reader is not None and self._pid == os.getpid():
             await _close_quietly(reader)
         if pool is not None and self._pid == os.getpid():

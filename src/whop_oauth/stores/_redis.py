@@ -10,7 +10,7 @@ from urllib.parse import quote, unquote
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .._errors import StaleWriteError, TokenStoreError
+from .._errors import ConfigurationError, StaleWriteError, TokenStoreError
 from .._reasons import clean
 from .._token import Token, TokenKey, check_key_part
 from ._base import DEFAULT_RETENTION, StoredToken, next_version, page_cursor, purge_at
@@ -110,6 +110,9 @@ class RedisTokenStore(LeaseLocking, RedisSessions):
         else:
             self._redis = url_or_client
             self._owned = False
+        if self._redis.connection_pool.connection_kwargs.get("decode_responses"):
+            # Tokens are stored as bytes (ciphertexts); a decoding client corrupts them.
+            raise ConfigurationError("the Redis client decodes responses; create it without that")
         self._cipher = cipher
         self._retention = retention
         self._prefix = prefix

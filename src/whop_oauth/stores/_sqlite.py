@@ -101,6 +101,7 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
         self._next_cleanup = 0.0
         self._signals = ReleaseSignals()
         self._pid = os.getpid()
+        self._closed = False
         try:
             create_owner_only(self._path)
             self._writer = self._connect(busy_timeout)
@@ -138,6 +139,8 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         self._check_process()
+        if self._closed:
+            raise TokenStoreError(f"SQLite token store {self._abspath}: the store is closed")
 
         def run() -> T:
             try:
@@ -216,9 +219,7 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
                 return f"{type(exc).__name__}: {exc}"
             return None
 
-        self._check_process()
-        loop = asyncio.get_running_loop()
-        problem = await loop.run_in_executor(self._executor, check, self._writer)
+        problem = await self._write(check)
         if problem is not None:
             raise TokenStoreError(f"SQLite token store {self._abspath}: {problem}")
 
@@ -280,7 +281,10 @@ class SQLiteTokenStore(LeaseLocking, SQLiteSessions):
     async def aclose(self) -> None:
         if os.getpid() != self._pid:
             return  # a forked copy: the parent's connections are not ours to close
+        if self._closed:
+            return
         await self._write(lambda conn: conn.close())
+        self._closed = True
         self._executor.shutdown(wait=True)
         with self._reader_lock:
             self._reader.close()
