@@ -97,7 +97,6 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
         self._reader: Conn | None = None
         self._reader_busy = False
         self._reader_retry_at = 0.0
-        self._opener: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<PostgresTokenStore {self._where} schema={self._st.schema!r}>"
@@ -133,6 +132,7 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
                 )
                 await pool.open(wait=False)
                 self._pool, self._pid = pool, os.getpid()
+                await self._open_reader()  # opened and closed with the pool
         return self._pool
 
     async def _run(self, work: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
@@ -192,10 +192,7 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
         if conn is None or self._reader_busy or conn.closed or self._pid != os.getpid():
             row = await self._one(query, params)
             if conn is None and not self._reader_busy and self._pool is not None:
-                # The pool works (the schema exists, the login too): connect the reader in
-                # the background, so this read does not wait for a connection it did not use.
-                self._reader_busy = True
-                self._opener = asyncio.ensure_future(self._open_reader())
+                await self._open_reader()  # a lost reader: again, at most every 30 s
             return row
         self._reader_busy = True
         try:
@@ -209,18 +206,21 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
             self._reader_busy = False
 
     async def _open_reader(self) -> None:
+        """Connect the read connection; on failure the pool serves reads for 30 s."""
+        if time.monotonic() < self._reader_retry_at or self._closed:
+            return
+        self._reader_busy = True
+        self._reader_retry_at = time.monotonic() + 30.0
         try:
-            if time.monotonic() < self._reader_retry_at or self._closed:
-                return
             conn = await psycopg.AsyncConnection.connect(self._url, **self._connect_options)
-            if self._closed or self._pid != os.getpid():
-                await _close_quietly(conn)  # closed meanwhile: never left open
-            else:
-                self._reader = conn
         except (psycopg.Error, OSError):
-            self._reader_retry_at = time.monotonic() + 5.0  # the pool serves meanwhile
+            return
         finally:
             self._reader_busy = False
+        if self._closed or self._pid != os.getpid():
+            await _close_quietly(conn)  # closed meanwhile: never left open
+        else:
+            self._reader = conn
 
     async def get(self, key: TokenKey) -> StoredToken | None:
         row = await self._read_one(self._st.get, key_parts(key))
@@ -337,10 +337,6 @@ class PostgresTokenStore(LeaseLocking, PostgresSessions):
             self._closed = True
             pool, self._pool = self._pool, None
             reader, self._reader = self._reader, None
-        if self._opener is not None and self._pid == os.getpid():
-            await asyncio.gather(self._opener, return_exceptions=True)
-            reader = reader or self._reader  # closed below; _open_reader saw _closed
-            self._reader = None
         if reader is not None and self._pid == os.getpid():
             await _close_quietly(reader)
         if pool is not None and self._pid == os.getpid():
