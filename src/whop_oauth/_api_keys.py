@@ -19,7 +19,8 @@ from starlette.datastructures import Secret
 
 from ._errors import ConfigurationError
 from ._http import check_url
-from ._user_auth import Origin, _origin
+from ._origins import Origin
+from ._origins import parse_origin as _origin
 
 __all__ = ["DEFAULT_API_ORIGINS", "APIKeyAuth"]
 

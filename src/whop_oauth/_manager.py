@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from ._errors import (
     ConfigurationError,
@@ -26,15 +26,15 @@ from ._errors import (
 from ._hooks import DeletionReason, RefreshHooks, RefreshInfo, call_hook, report_failure
 from ._manager_sessions import SessionGrants
 from ._manager_users import UserListing
+from ._metadata import ProviderMetadata
+from ._origins import Origin, parse_origin
 from ._revocations import Revocations
 from ._session_registry import SessionRegistry
 from ._token import DEFAULT_TENANT, Token, TokenKey
+from ._user_auth import UserTokenAuth
 from .stores._base import StoredToken, TokenStore
 from .stores._lease import Lease
 from .stores._sessions import SessionStore
-
-if TYPE_CHECKING:
-    from ._user_auth import UserTokenAuth
 
 __all__ = ["RefreshingClient", "TokenManager"]
 
@@ -53,6 +53,11 @@ class RefreshingClient(Protocol):
 
     @property
     def client_id(self) -> str: ...
+
+    @property
+    def metadata(self) -> ProviderMetadata:
+        """The provider's metadata; ``ConfigurationError`` while discovery has not run."""
+        ...
 
     @property
     def deadline(self) -> float:
@@ -144,6 +149,8 @@ class TokenManager(SessionGrants, UserListing):
             SessionRegistry(sessions, ttl=cache_ttl) if isinstance(sessions, SessionStore) else None
         )
         self._revocations = Revocations(client, budget=min(self._request_budget, 5.0))
+        # The provider's origins, worked out once per metadata document (provider_origins).
+        self._origins: tuple[ProviderMetadata, frozenset[Origin]] | None = None
 
     def __repr__(self) -> str:
         return f"<TokenManager client_id={self.client.client_id!r} store={self.store!r}>"
@@ -248,9 +255,25 @@ class TokenManager(SessionGrants, UserListing):
         self, *, user: str, tenant: str = DEFAULT_TENANT, allowed_origins: Sequence[str] = ()
     ) -> UserTokenAuth:
         """An ``httpx.Auth`` that sends this user's token (see ``UserTokenAuth``)."""
-        from ._user_auth import UserTokenAuth
-
         return UserTokenAuth(self, user=user, tenant=tenant, allowed_origins=allowed_origins)
+
+    def provider_origins(self) -> frozenset[Origin]:
+        """The origins of the issuer, the API base and userinfo: where user tokens may go.
+
+        Parsed once per metadata document; with discovery, the issuer's alone until
+        the metadata is loaded (``await client.load_metadata()``).
+        """
+        try:
+            metadata = self.client.metadata
+        except ConfigurationError:  # not discovered yet: ask again next time
+            return frozenset({parse_origin(self.client.issuer)})
+        if self._origins is None or self._origins[0] is not metadata:
+            # The API base, and userinfo, which may live on another host than the issuer
+            # (Google's does): the metadata names them, so the token may go there.
+            urls = (self.client.issuer, metadata.api_base_url, metadata.userinfo_endpoint)
+            origins = frozenset(parse_origin(url) for url in urls if url is not None)
+            self._origins = (metadata, origins)
+        return self._origins[1]
 
     # -- single flight -------------------------------------------------------------
 

@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
 from ._errors import ConfigurationError
-from ._token import DEFAULT_TENANT
+from ._origins import Origin, origin_or_none, parse_origin
+from ._token import DEFAULT_TENANT, Token
 
-if TYPE_CHECKING:
-    from ._manager import TokenManager
-
-__all__ = ["UserTokenAuth"]
-
-Origin = tuple[str, str, int]
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+__all__ = ["TokenSource", "UserTokenAuth"]
 
 
-def _origin(url: httpx.URL | str) -> Origin:
-    try:
-        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    except httpx.InvalidURL:
-        raise ConfigurationError("an allowed origin must be an absolute http(s) URL") from None
-    if parsed.scheme not in _DEFAULT_PORTS or not parsed.host:
-        raise ConfigurationError("an allowed origin must be an absolute http(s) URL")
-    return (parsed.scheme, parsed.host, parsed.port or _DEFAULT_PORTS[parsed.scheme])
+class TokenSource(Protocol):
+    """What ``UserTokenAuth`` needs: a user's token, a refresh after a 401, and where the
+    provider lives (``TokenManager`` is one)."""
+
+    async def get_token(self, *, user: str, tenant: str = DEFAULT_TENANT) -> Token: ...
+
+    async def refresh(
+        self,
+        *,
+        user: str,
+        tenant: str = DEFAULT_TENANT,
+        rejected_access_token: str | None = None,
+    ) -> Token: ...
+
+    def provider_origins(self) -> frozenset[Origin]:
+        """The origins the provider's own endpoints live at (issuer, API, userinfo)."""
+        ...
 
 
 class UserTokenAuth(httpx.Auth):
@@ -50,7 +54,7 @@ class UserTokenAuth(httpx.Auth):
 
     def __init__(
         self,
-        manager: TokenManager,
+        source: TokenSource,
         *,
         user: str,
         tenant: str = DEFAULT_TENANT,
@@ -58,11 +62,10 @@ class UserTokenAuth(httpx.Auth):
     ) -> None:
         if isinstance(allowed_origins, str):
             raise ConfigurationError("allowed_origins must be a list of URLs, not one string")
-        self._manager = manager
+        self._source = source
         self._user = user
         self._tenant = tenant
-        self._extra = frozenset(_origin(url) for url in allowed_origins)
-        self._provider: frozenset[Origin] | None = None
+        self._extra = frozenset(parse_origin(url) for url in allowed_origins)
 
     def __repr__(self) -> str:
         return f"<UserTokenAuth tenant={self._tenant!r} user={self._user!r}>"
@@ -79,13 +82,13 @@ class UserTokenAuth(httpx.Auth):
         if not self.sends_token_to(request.url):
             yield request
             return
-        token = await self._manager.get_token(user=self._user, tenant=self._tenant)
+        token = await self._source.get_token(user=self._user, tenant=self._tenant)
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
         # Only a 401 from an origin we sent the token to says something about the token.
         if response.status_code != 401 or not self.sends_token_to(response.request.url):
             return
-        fresh = await self._manager.refresh(
+        fresh = await self._source.refresh(
             user=self._user, tenant=self._tenant, rejected_access_token=token.access_token
         )
         if not isinstance(request.stream, httpx.ByteStream):
@@ -95,26 +98,7 @@ class UserTokenAuth(httpx.Auth):
 
     def sends_token_to(self, url: httpx.URL | str) -> bool:
         """Whether a request to ``url`` would carry the token."""
-        try:
-            origin = _origin(url)
-        except ConfigurationError:
+        origin = origin_or_none(url)
+        if origin is None:
             return False
-        return origin in self._extra or origin in self._provider_origins()
-
-    def _provider_origins(self) -> frozenset[Origin]:
-        if self._provider is not None:
-            return self._provider
-        client = self._manager.client
-        origins = {_origin(client.issuer)}
-        try:
-            metadata = getattr(client, "metadata", None)
-        except ConfigurationError:  # metadata not discovered yet: ask again next time
-            return frozenset(origins)
-        # The API base, and userinfo, which may live on another host than the issuer
-        # (Google's does): the metadata names them, so the token may go there.
-        for name in ("api_base_url", "userinfo_endpoint"):
-            url = getattr(metadata, name, None)
-            if isinstance(url, str):
-                origins.add(_origin(url))
-        self._provider = frozenset(origins)
-        return self._provider
+        return origin in self._extra or origin in self._source.provider_origins()
