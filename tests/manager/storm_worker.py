@@ -1,6 +1,6 @@
 """One worker process of the cross-process tests: N concurrent callers ask for one token.
 
-    python tests/stores/storm_worker.py STORE_URL ISSUER CALLERS [LEASE]
+    python tests/manager/storm_worker.py STORE_URL ISSUER CALLERS [LEASE]
 
 Encryption keys come in ``WHOP_TEST_KEYS`` (comma-separated). The worker prints
 ``ready`` once set up, waits for a line on stdin (the start signal, so that every

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-from stores_support import USER, FaultyProvider, sign_in
+from app_driver import USER, FaultyProvider, sign_in
 
 from whop_oauth import ConfigurationError, OAuthClient, TokenManager, UserTokenAuth, whop_metadata
 from whop_oauth.stores import MemoryTokenStore

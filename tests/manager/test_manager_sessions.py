@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stores_support import BACKENDS, USER, FaultyProvider, StoreFactory, sign_in
+from app_driver import USER, FaultyProvider, sign_in
+from store_fixtures import BACKENDS, StoreFactory
 
 from whop_oauth import (
     OAuthClient,

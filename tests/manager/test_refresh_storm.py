@@ -7,17 +7,8 @@ from collections import Counter
 
 import httpx
 import pytest
-from stores_support import (
-    BACKENDS,
-    SHARED_BACKENDS,
-    USER,
-    FaultyProvider,
-    StoreFactory,
-    Workers,
-    expired,
-    make_client,
-    sign_in,
-)
+from app_driver import USER, FaultyProvider, expired, make_client, sign_in
+from store_fixtures import BACKENDS, SHARED_BACKENDS, StoreFactory, Workers
 
 from whop_oauth import OAuthClient, TokenManager
 

@@ -7,7 +7,7 @@ import logging
 
 import httpx
 import pytest
-from stores_support import USER, expired, sign_in
+from app_driver import USER, expired, sign_in
 
 from whop_oauth import ConfigurationError, OAuthClient, RefreshHooks, TokenManager
 from whop_oauth.stores import MemoryTokenStore

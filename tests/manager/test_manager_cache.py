@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from stores_support import USER, FaultyProvider, sign_in
+from app_driver import USER, FaultyProvider, sign_in
 
 from whop_oauth import NoGrantError, OAuthClient, TokenKey, TokenManager
 from whop_oauth.stores import MemoryTokenStore, StoredToken

@@ -1,6 +1,6 @@
 """One worker process of the stalled-holder tests: asks once for a user's token.
 
-    python tests/stores/lease_worker.py STORE_URL ISSUER LEASE MODE
+    python tests/manager/lease_worker.py STORE_URL ISSUER LEASE MODE
 
 MODE ``stall`` holds the refresh lock, reads the grant, prints ``holding`` and
 pauses there (the test freezes it with SIGSTOP at that moment); MODE ``plain``

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stores_support import USER, StoreFactory, expired, make_client, sign_in
+from app_driver import USER, expired, make_client, sign_in
+from store_fixtures import StoreFactory
 
 from whop_oauth import Token, TokenManager
 from whop_oauth.stores import MemoryTokenStore

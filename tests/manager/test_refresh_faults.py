@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stores_support import USER, FaultyProvider, StoreFactory, expired, make_client, sign_in
+from app_driver import USER, FaultyProvider, expired, make_client, sign_in
+from store_fixtures import StoreFactory
 
 from whop_oauth import (
     InvalidResponseError,

@@ -9,16 +9,8 @@ import signal
 
 import httpx
 import pytest
-from stores_support import (
-    SHARED_BACKENDS,
-    USER,
-    FaultyProvider,
-    StoreFactory,
-    Workers,
-    expired,
-    make_client,
-    sign_in,
-)
+from app_driver import USER, FaultyProvider, expired, make_client, sign_in
+from store_fixtures import SHARED_BACKENDS, StoreFactory, Workers
 
 from whop_oauth import TokenManager
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from stores_support import USER, FaultyProvider, StoreFactory, expired, sign_in
+from app_driver import USER, FaultyProvider, expired, sign_in
+from store_fixtures import StoreFactory
 
 from whop_oauth import (
     DecryptionError,

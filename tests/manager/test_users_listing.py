@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from stores_support import BACKENDS, StoreFactory
+from store_fixtures import BACKENDS, StoreFactory
 
 from whop_oauth import ConfigurationError, OAuthClient, Token, TokenKey, TokenManager
 from whop_oauth.stores import TokenStore

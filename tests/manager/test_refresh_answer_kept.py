@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from app_driver import USER, expired, make_client, sign_in
 from starlette.types import Message, Receive, Scope, Send
-from stores_support import USER, expired, make_client, sign_in
 
 from whop_oauth import IdTokenError, Token, TokenKey, TokenManager, TokenStoreError
 from whop_oauth.stores import MemoryTokenStore, StoredToken
