@@ -37,6 +37,9 @@ from ._errors import (
     InvalidTokenKey as InvalidTokenKey,
 )
 from ._errors import (
+    InvalidValueError as InvalidValueError,
+)
+from ._errors import (
     IssuerMismatchError as IssuerMismatchError,
 )
 from ._errors import (
@@ -53,6 +56,9 @@ from ._errors import (
 )
 from ._errors import (
     ProviderError as ProviderError,
+)
+from ._errors import (
+    ProviderResponseError as ProviderResponseError,
 )
 from ._errors import (
     RateLimitedError as RateLimitedError,
@@ -128,6 +134,7 @@ __all__ = [
     "InvalidGrantError",
     "InvalidResponseError",
     "InvalidTokenKey",
+    "InvalidValueError",
     "IssuerMismatchError",
     "LicenseResult",
     "LockLost",
@@ -137,6 +144,7 @@ __all__ = [
     "OAuthClient",
     "ProviderError",
     "ProviderMetadata",
+    "ProviderResponseError",
     "RateLimitedError",
     "RefreshFailure",
     "RefreshHooks",

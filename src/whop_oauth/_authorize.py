@@ -7,7 +7,6 @@ are fresh for every flow and only the challenge goes into the URL.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, InvalidValueError
 from ._metadata import ProviderMetadata
 from ._paths import is_local_path
 
@@ -62,23 +61,20 @@ class AuthorizationRequest:
     scope: tuple[str, ...]
     company_id: str | None = None
     next_path: str | None = None
-    created_at: float = field(default_factory=time.time)
     authorization_response_iss_required: bool = False
 
     def __post_init__(self) -> None:
         for name in ("url", "state", "code_verifier", "nonce", "redirect_uri", "issuer"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
-                raise ValueError(f"AuthorizationRequest.{name} must be a non-empty string")
+                raise InvalidValueError(f"AuthorizationRequest.{name} must be a non-empty string")
         if not isinstance(self.scope, tuple) or not all(isinstance(s, str) for s in self.scope):
-            raise ValueError("AuthorizationRequest.scope must be a tuple of strings")
+            raise InvalidValueError("AuthorizationRequest.scope must be a tuple of strings")
         for name in ("company_id", "next_path"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
-                raise TypeError(f"AuthorizationRequest.{name} must be a string or None")
-        if isinstance(self.created_at, bool) or not isinstance(self.created_at, int | float):
-            raise TypeError("AuthorizationRequest.created_at must be a number")
+                raise InvalidValueError(f"AuthorizationRequest.{name} must be a string or None")
         if not isinstance(self.authorization_response_iss_required, bool):
-            raise TypeError(
+            raise InvalidValueError(
                 "AuthorizationRequest.authorization_response_iss_required must be a bool"
             )
 
@@ -90,12 +86,20 @@ class AuthorizationRequest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuthorizationRequest:
-        """Read a dict written by ``to_dict``; raises ``ValueError`` if it is not one."""
+        """Read a dict written by ``to_dict``; raises ``InvalidValueError`` if it is not one.
+
+        Keys it does not know are ignored (a flow saved by an older version had
+        ``created_at``).
+
+        >>> AuthorizationRequest.from_dict({"state": "s"})
+        Traceback (most recent call last):
+        whop_oauth._errors.InvalidValueError: not a serialised AuthorizationRequest
+        """
         if not isinstance(data, Mapping):
-            raise ValueError("not a serialised AuthorizationRequest")  # noqa: TRY004 - documented
+            raise InvalidValueError("not a serialised AuthorizationRequest")
         scope = data.get("scope")
         if not isinstance(scope, list | tuple):
-            raise ValueError("AuthorizationRequest.scope must be a list")  # noqa: TRY004
+            raise InvalidValueError("not a serialised AuthorizationRequest")
         try:
             return cls(
                 url=data["url"],
@@ -107,13 +111,12 @@ class AuthorizationRequest:
                 scope=tuple(scope),
                 company_id=data.get("company_id"),
                 next_path=data.get("next_path"),
-                created_at=data["created_at"],
                 authorization_response_iss_required=data.get(
                     "authorization_response_iss_required", False
                 ),
             )
-        except (KeyError, TypeError):
-            raise ValueError("not a serialised AuthorizationRequest") from None
+        except KeyError:
+            raise InvalidValueError("not a serialised AuthorizationRequest") from None
 
 
 def normalise_scope(scope: str | Sequence[str]) -> tuple[str, ...]:

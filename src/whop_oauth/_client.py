@@ -355,7 +355,9 @@ class OAuthClient:
         elif isinstance(token, str):
             value = token
         else:  # anything else would be sent as its str() and come back "not active"
-            raise TypeError(f"introspect() takes a Token or a str, not {type(token).__name__}")
+            raise ConfigurationError(
+                f"introspect() takes a Token or a str, not {type(token).__name__}"
+            )
         endpoint = _require((await self.load_metadata()).introspection_endpoint, "introspection")
         body = {"token": value}
         if token_type_hint is not None:

@@ -5,19 +5,21 @@ Every error the library raises derives from ``WhopOAuthError``::
     WhopOAuthError
     ├── ConfigurationError            (also RuntimeError: a caller mistake)
     │   └── MiddlewareNotInstalled
-    ├── InvalidTokenKey               (also ValueError: an empty or unencodable tenant/user)
+    ├── InvalidValueError             (also ValueError: a Token, key or flow that is not one)
+    │   └── InvalidTokenKey           (an empty or unencodable tenant, user, issuer or client id)
     ├── AuthorizationResponseError    (the front-channel callback was refused)
     │   ├── AuthorizationDenied       (error=... on the redirect, e.g. access_denied)
     │   ├── StateMismatchError        (missing, wrong, expired or replayed state)
     │   ├── IssuerMismatchError       (RFC 9207 ``iss`` missing or wrong)
     │   └── InvalidCallbackError      (missing code, duplicated or forbidden parameters)
     ├── TransportError                (timeout, connection refused or reset)
-    ├── ProviderError                 (an OAuth error body from an endpoint)
-    │   ├── InvalidClientError
-    │   ├── RateLimitedError          (429; ``retry_after`` in seconds)
-    │   └── InvalidGrantError         (also SignInRequired)
-    ├── ServerUnavailableError        (5xx without an OAuth error body)
-    ├── InvalidResponseError          (not JSON, missing fields, wrong types, too large)
+    ├── ProviderResponseError         (the provider's answer is the error; kept as ``response``)
+    │   ├── ProviderError             (an OAuth error body from an endpoint)
+    │   │   ├── InvalidClientError
+    │   │   ├── RateLimitedError      (429; ``retry_after`` in seconds)
+    │   │   └── InvalidGrantError     (also SignInRequired)
+    │   ├── ServerUnavailableError    (5xx without an OAuth error body)
+    │   └── InvalidResponseError      (not JSON, missing fields, wrong types, too large)
     ├── IdTokenError                  (signature, iss, aud, exp, nonce ...)
     ├── DiscoveryError                (metadata document unusable or for another issuer)
     ├── TenantNotConfirmed            (nothing the provider said proves the sign-in's tenant)
@@ -29,6 +31,10 @@ Every error the library raises derives from ``WhopOAuthError``::
         ├── StaleWriteError           (a conditional or fenced write lost to a newer one)
         ├── LockTimeout               (another process held the refresh lock too long)
         └── LockLost                  (the lock's lease was taken over while it was held)
+
+A class that also derives from a built-in says so ("also ValueError"), so that
+``except ValueError`` written for those cases keeps working; ``tests/test_error_tree.py``
+checks this drawing against the classes.
 
 Messages never contain tokens, codes, verifiers, secrets or cookie values.
 """
@@ -54,12 +60,14 @@ __all__ = [
     "InvalidGrantError",
     "InvalidResponseError",
     "InvalidTokenKey",
+    "InvalidValueError",
     "IssuerMismatchError",
     "LockLost",
     "LockTimeout",
     "MiddlewareNotInstalled",
     "NoGrantError",
     "ProviderError",
+    "ProviderResponseError",
     "RateLimitedError",
     "ServerUnavailableError",
     "SignInRequired",
@@ -84,7 +92,12 @@ class MiddlewareNotInstalled(ConfigurationError):
     """A request helper was used on an app without the whop_oauth middleware."""
 
 
-class InvalidTokenKey(WhopOAuthError, ValueError):
+class InvalidValueError(WhopOAuthError, ValueError):
+    """A ``Token``, ``TokenKey`` or ``AuthorizationRequest`` (or the dict it was saved as)
+    with a missing or wrongly typed field."""
+
+
+class InvalidTokenKey(InvalidValueError):
     """A tenant, user, issuer or client id that cannot name a stored grant."""
 
 
@@ -128,11 +141,27 @@ class TransportError(WhopOAuthError):
     """The provider could not be reached, or did not answer in time."""
 
 
-class ProviderError(WhopOAuthError):
+class ProviderResponseError(WhopOAuthError):
+    """The provider answered, and the answer is the error.
+
+    The answer is kept as ``response`` (keyword-only, ``None`` when the error was
+    found outside an HTTP exchange); its body may hold provider text, never ours.
+    """
+
+    def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+    @property
+    def status_code(self) -> int | None:
+        return None if self.response is None else self.response.status_code
+
+
+class ProviderError(ProviderResponseError):
     """An endpoint answered with an OAuth error body (RFC 6749 §5.2).
 
-    The response is kept as ``response``; ``str(error)`` holds the error code and
-    the provider's description, never request data.
+    ``str(error)`` holds the error code and the provider's description, never
+    request data.
     """
 
     def __init__(
@@ -146,14 +175,9 @@ class ProviderError(WhopOAuthError):
         self.error = error
         self.error_description = error_description
         self.error_uri = error_uri
-        self.response = response
         status = f" (HTTP {response.status_code})" if response is not None else ""
         detail = f": {error_description}" if error_description else ""
-        super().__init__(f"{error}{detail}{status}")
-
-    @property
-    def status_code(self) -> int | None:
-        return None if self.response is None else self.response.status_code
+        super().__init__(f"{error}{detail}{status}", response=response)
 
 
 class InvalidClientError(ProviderError):
@@ -176,20 +200,12 @@ class RateLimitedError(ProviderError):
         self.retry_after = retry_after
 
 
-class ServerUnavailableError(WhopOAuthError):
+class ServerUnavailableError(ProviderResponseError):
     """The provider answered 5xx (or an unexpected status) without an OAuth error body."""
 
-    def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
-        super().__init__(message)
-        self.response = response
 
-
-class InvalidResponseError(WhopOAuthError):
+class InvalidResponseError(ProviderResponseError):
     """A provider response could not be understood (not JSON, missing fields, ...)."""
-
-    def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
-        super().__init__(message)
-        self.response = response
 
 
 class IdTokenError(WhopOAuthError):

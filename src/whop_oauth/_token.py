@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from ._errors import InvalidTokenKey
+from ._errors import InvalidTokenKey, InvalidValueError
 
 __all__ = ["DEFAULT_TENANT", "Token", "TokenKey"]
 
@@ -106,10 +106,6 @@ class Token:
         return max(0.0, self.expires_at - self.issued_at)
 
     @property
-    def has_refresh_token(self) -> bool:
-        return bool(self.refresh_token)
-
-    @property
     def subject(self) -> str | None:
         """The ``sub`` claim of the id_token, when there was one."""
         sub = self.id_token_claims.get("sub")
@@ -148,11 +144,16 @@ class Token:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
-        """Read a dict written by ``to_dict``; raises ``ValueError`` if it is not one."""
+        """Read a dict written by ``to_dict``; raises ``InvalidValueError`` if it is not one.
+
+        >>> Token.from_dict({"token_type": "Bearer"})
+        Traceback (most recent call last):
+        whop_oauth._errors.InvalidValueError: not a serialised Token: no access_token
+        """
+        access_token = data.get("access_token") if isinstance(data, Mapping) else None
+        if not isinstance(access_token, str) or not access_token:
+            raise InvalidValueError("not a serialised Token: no access_token")
         try:
-            access_token = data["access_token"]
-            if not isinstance(access_token, str) or not access_token:
-                raise ValueError("access_token must be a non-empty string")
             expires_at = data.get("expires_at")
             return cls(
                 access_token=access_token,
@@ -166,5 +167,5 @@ class Token:
                 issued_at=float(data.get("issued_at") or time.time()),
                 granted_company_id=data.get("granted_company_id") or None,
             )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"not a serialised Token: {type(exc).__name__}") from None
+        except (TypeError, ValueError) as exc:  # float("x"), dict(5), a str's iteration...
+            raise InvalidValueError(f"not a serialised Token: {type(exc).__name__}") from None

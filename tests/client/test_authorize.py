@@ -12,7 +12,7 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from client_support import CLIENT_ID, ISSUER, METADATA, REDIRECT_URI
 
-from whop_oauth import AuthorizationRequest, ConfigurationError, OAuthClient
+from whop_oauth import AuthorizationRequest, ConfigurationError, InvalidValueError, OAuthClient
 
 Make = Callable[..., OAuthClient]
 
@@ -140,16 +140,28 @@ def test_a_flow_survives_a_round_trip_through_json(make_client: Make) -> None:
     ],
 )
 def test_from_dict_refuses_garbage_with_value_error(garbage: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidValueError):
         AuthorizationRequest.from_dict(garbage)  # type: ignore[arg-type]
 
 
 def test_from_dict_refuses_wrongly_typed_fields(make_client: Make) -> None:
     data = make_client().authorization_request().to_dict()
 
-    for field, bad in [("state", 1), ("created_at", "now"), ("company_id", 5), ("nonce", "")]:
-        with pytest.raises(ValueError):
+    bad_fields = [
+        ("state", 1),
+        ("authorization_response_iss_required", "yes"),
+        ("company_id", 5),
+        ("nonce", ""),
+    ]
+    for field, bad in bad_fields:
+        with pytest.raises(InvalidValueError, match=field):
             AuthorizationRequest.from_dict({**data, field: bad})
+
+
+def test_a_flow_saved_with_the_old_created_at_field_still_reads_back(make_client: Make) -> None:
+    flow = make_client().authorization_request()
+
+    assert AuthorizationRequest.from_dict({**flow.to_dict(), "created_at": 1.0}) == flow
 
 
 def test_the_repr_of_a_flow_hides_the_verifier_and_nonce(make_client: Make) -> None:

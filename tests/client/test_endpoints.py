@@ -235,12 +235,12 @@ async def test_introspecting_a_token_object_sends_its_refresh_or_access_token(
 
 
 @pytest.mark.parametrize("token", [None, b"at_1", 42, {"token": "at_1"}])
-async def test_introspecting_anything_but_a_token_or_a_string_is_a_type_error(
+async def test_introspecting_anything_but_a_token_or_a_string_is_a_configuration_error(
     make_client: Make, router: respx.MockRouter, token: object
 ) -> None:
     route = router.post(INTROSPECT).respond(200, json={"active": False})
 
-    with pytest.raises(TypeError, match="Token or a str"):
+    with pytest.raises(ConfigurationError, match="Token or a str"):
         await make_client().introspect(token)  # type: ignore[arg-type]
 
     assert route.call_count == 0

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from .._errors import ConfigurationError
 from .._token import Token, TokenKey
 from ._lease import Lease
 
@@ -21,7 +22,7 @@ def page_cursor(after: TokenKey | None, limit: int | None) -> tuple[str, str, st
     ('', '', '')
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError("limit is a positive int (or None for every key)")
+        raise ConfigurationError("limit is a positive int (or None for every key)")
     if after is None:
         return ("", "", "")
     return (after.user, after.issuer, after.client_id)
