@@ -22,10 +22,12 @@ from whop_oauth import (
     OAuthClient,
     ProviderError,
     RateLimitedError,
+    RefreshFailure,
     RefreshHooks,
     ServerUnavailableError,
     SignInRequired,
     Token,
+    TokenKey,
     TokenManager,
     generate_encryption_key,
 )
@@ -150,7 +152,14 @@ async def test_a_refused_refresh_token_deletes_the_grant_and_asks_for_sign_in(
     assert isinstance(caught.value, SignInRequired)
     assert await stored(store, manager) is None
     assert recorder.names() == ["failed", "deleted"]
-    assert recorder.calls[-1][1][1] == "invalid_grant"
+    [(_, (failed_key, failure)), (_, deleted)] = recorder.calls
+    assert failed_key == manager.key(user=USER)
+    assert (failure.error_type, failure.oauth_error, failure.status_code) == (
+        type(caught.value),
+        "invalid_grant",
+        400,
+    )
+    assert deleted == (manager.key(user=USER), "invalid_grant")
 
 
 async def test_a_refused_refresh_token_after_a_sibling_rotated_serves_the_siblings_token(
@@ -253,18 +262,35 @@ async def test_hooks_learn_metadata_but_never_a_token_value(
 ) -> None:
     await manager.save(expired(grant), user=USER)
     mock.mock.fail_next("token", 500, b"<html>oops</html>")
-    with pytest.raises(ServerUnavailableError):
+    with pytest.raises(ServerUnavailableError) as caught:
         await manager.get_token(user=USER)
     fresh = await manager.get_token(user=USER)
     await manager.sign_out(user=USER)
     assert recorder.names() == ["failed", "refresh", "deleted"]
-    _, (key, info) = recorder.calls[1]
-    assert (key.user, info.expires_at, info.rotated, info.forced) == (
-        USER,
+    key = manager.key(user=USER)
+    assert key == TokenKey("default", USER, mock.mock.issuer, "app_mock")
+    # Every hook is told the exact key (tenant, user, issuer, client) and only metadata.
+    [(_, failed), (_, refreshed), (_, deleted)] = recorder.calls
+    assert failed[0] == key
+    assert failed[1] == RefreshFailure(
+        error_type=ServerUnavailableError,
+        message=failed[1].message,
+        oauth_error=None,
+        status_code=500,
+        retry_after=None,
+    )
+    assert failed[1].message == str(caught.value)
+    assert refreshed[0] == key
+    info = refreshed[1]
+    assert (info.expires_at, info.scopes, info.rotated, info.forced) == (
         fresh.expires_at,
+        fresh.scopes,
         True,
         False,
     )
+    assert fresh.scopes == ("openid", "profile", "email")
+    assert 0 <= info.duration < 5
+    assert deleted == (key, "sign_out")
     told = repr(recorder.calls) + "".join(str(args) for _, args in recorder.calls)
     for token in (grant, fresh):
         for value in (token.access_token, token.refresh_token, token.id_token):
