@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from app_driver import USER, FaultyProvider, sign_in
+from app_driver import USER, sign_in
 
 from whop_oauth import NoGrantError, OAuthClient, TokenKey, TokenManager
 from whop_oauth.stores import MemoryTokenStore, StoredToken
+from whop_oauth.testing import MockWhop
 
 
 class CountingStore(MemoryTokenStore):
@@ -51,19 +52,19 @@ async def test_a_zero_cache_ttl_reads_the_store_every_time(
 
 
 async def test_a_401_after_another_process_refreshed_uses_the_stored_token_without_refreshing(
-    client: OAuthClient, mock_http: httpx.AsyncClient, mock: FaultyProvider, store: CountingStore
+    client: OAuthClient, mock_http: httpx.AsyncClient, mock: MockWhop, store: CountingStore
 ) -> None:
     this_process = TokenManager(client, store)
     other_process = TokenManager(client, store)
     await this_process.save(await sign_in(client, mock_http), user=USER)
     cached = await this_process.access_token(user=USER)
     refreshed = await other_process.refresh(user=USER)
-    assert mock.mock.stats.token_refresh == 1
+    assert mock.stats.token_refresh == 1
 
     token = await this_process.refresh(user=USER, rejected_access_token=cached)
 
     assert token.access_token == refreshed.access_token != cached
-    assert mock.mock.stats.token_refresh == 1
+    assert mock.stats.token_refresh == 1
     assert await this_process.access_token(user=USER) == refreshed.access_token
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from app_driver import USER, FaultyProvider, expired, sign_in
+from app_driver import USER, expired, sign_in
 from store_fixtures import StoreFactory
 
 from whop_oauth import (
@@ -32,6 +32,7 @@ from whop_oauth import (
     generate_encryption_key,
 )
 from whop_oauth.stores import MemoryTokenStore, TokenStore
+from whop_oauth.testing import MockWhop
 
 
 class Recorder:
@@ -90,22 +91,22 @@ async def stored(store: TokenStore, manager: TokenManager) -> Token | None:
 
 
 async def test_a_fresh_token_is_served_without_calling_the_provider(
-    manager: TokenManager, grant: Token, mock: FaultyProvider
+    manager: TokenManager, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(grant, user=USER)
     assert await manager.access_token(user=USER) == grant.access_token
-    assert mock.mock.stats.token_refresh == 0
+    assert mock.stats.token_refresh == 0
 
 
 async def test_a_token_inside_the_leeway_is_refreshed_and_the_rotation_stored(
-    manager: TokenManager, store: TokenStore, grant: Token, mock: FaultyProvider
+    manager: TokenManager, store: TokenStore, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(due(grant), user=USER)
     token = await manager.get_token(user=USER)
     assert token.access_token != grant.access_token
     assert token.refresh_token not in (None, grant.refresh_token)
     assert await stored(store, manager) == token
-    assert mock.mock.stats.token_refresh == 1
+    assert mock.stats.token_refresh == 1
 
 
 async def test_nothing_stored_means_sign_in_first(manager: TokenManager) -> None:
@@ -116,18 +117,18 @@ async def test_nothing_stored_means_sign_in_first(manager: TokenManager) -> None
 
 
 async def test_a_forced_refresh_replaces_a_rejected_token_only_once(
-    manager: TokenManager, grant: Token, mock: FaultyProvider
+    manager: TokenManager, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(grant, user=USER)
     first = await manager.refresh(user=USER, rejected_access_token=grant.access_token)
     again = await manager.refresh(user=USER, rejected_access_token=grant.access_token)
     assert first.access_token != grant.access_token
     assert again == first
-    assert mock.mock.stats.token_refresh == 1
+    assert mock.stats.token_refresh == 1
 
 
 async def test_many_concurrent_401s_for_one_token_bring_one_refresh(
-    manager: TokenManager, grant: Token, mock: FaultyProvider
+    manager: TokenManager, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(grant, user=USER)
     results = await asyncio.gather(
@@ -135,7 +136,7 @@ async def test_many_concurrent_401s_for_one_token_bring_one_refresh(
     )
     assert len({token.access_token for token in results}) == 1
     assert results[0].access_token != grant.access_token
-    assert mock.mock.stats.token_refresh == 1
+    assert mock.stats.token_refresh == 1
 
 
 async def test_a_refused_refresh_token_deletes_the_grant_and_asks_for_sign_in(
@@ -204,29 +205,29 @@ async def test_a_transient_failure_serves_the_unexpired_token_and_keeps_the_gran
     manager: TokenManager,
     store: TokenStore,
     grant: Token,
-    mock: FaultyProvider,
+    mock: MockWhop,
     recorder: Recorder,
 ) -> None:
     await manager.save(due(grant), user=USER)
     before = await store.get(manager.key(user=USER))
     assert before is not None
-    mock.mock.fail_next("token", status, body)
+    mock.fail_next("token", status, body)
     assert await manager.get_token(user=USER) == before.token
     assert await store.get(manager.key(user=USER)) == before
     assert recorder.names() == ["failed"]
     failure = recorder.calls[0][1][1]
     assert (failure.error_type, failure.status_code) == (error_type, status)
-    requests = mock.mock.stats.token_requests
+    requests = mock.stats.token_requests
     await manager.get_token(user=USER)  # within the back-off: no new attempt
-    assert mock.mock.stats.token_requests == requests
+    assert mock.stats.token_requests == requests
 
 
 async def test_a_transient_failure_on_an_expired_token_raises_and_keeps_the_grant(
-    manager: TokenManager, store: TokenStore, grant: Token, mock: FaultyProvider
+    manager: TokenManager, store: TokenStore, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(expired(grant), user=USER)
     before = await store.get(manager.key(user=USER))
-    mock.mock.fail_next("token", 502, b"<html>Bad Gateway</html>")
+    mock.fail_next("token", 502, b"<html>Bad Gateway</html>")
     with pytest.raises(ServerUnavailableError):
         await manager.get_token(user=USER)
     assert await store.get(manager.key(user=USER)) == before
@@ -235,40 +236,40 @@ async def test_a_transient_failure_on_an_expired_token_raises_and_keeps_the_gran
 
 
 async def test_a_rate_limit_pauses_proactive_refreshes_for_its_retry_after(
-    manager: TokenManager, grant: Token, mock: FaultyProvider
+    manager: TokenManager, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(due(grant), user=USER)
-    mock.mock.fail_next("token", 429, headers={"Retry-After": "30"})
+    mock.fail_next("token", 429, headers={"Retry-After": "30"})
     assert (await manager.get_token(user=USER)).access_token == grant.access_token
     key = manager.key(user=USER)
     assert manager._quiet_until[key] - time.monotonic() > 25
-    requests = mock.mock.stats.token_requests
+    requests = mock.stats.token_requests
     await manager.get_token(user=USER)
-    assert mock.mock.stats.token_requests == requests
+    assert mock.stats.token_requests == requests
 
 
 async def test_a_rate_limit_on_an_expired_token_raises_rate_limited(
-    manager: TokenManager, grant: Token, mock: FaultyProvider
+    manager: TokenManager, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(expired(grant), user=USER)
-    mock.mock.fail_next("token", 429, headers={"Retry-After": "3"})
+    mock.fail_next("token", 429, headers={"Retry-After": "3"})
     with pytest.raises(RateLimitedError) as caught:
         await manager.get_token(user=USER)
     assert caught.value.retry_after == 3
 
 
 async def test_hooks_learn_metadata_but_never_a_token_value(
-    manager: TokenManager, grant: Token, recorder: Recorder, mock: FaultyProvider
+    manager: TokenManager, grant: Token, recorder: Recorder, mock: MockWhop
 ) -> None:
     await manager.save(expired(grant), user=USER)
-    mock.mock.fail_next("token", 500, b"<html>oops</html>")
+    mock.fail_next("token", 500, b"<html>oops</html>")
     with pytest.raises(ServerUnavailableError) as caught:
         await manager.get_token(user=USER)
     fresh = await manager.get_token(user=USER)
     await manager.sign_out(user=USER)
     assert recorder.names() == ["failed", "refresh", "deleted"]
     key = manager.key(user=USER)
-    assert key == TokenKey("default", USER, mock.mock.issuer, "app_mock")
+    assert key == TokenKey("default", USER, mock.issuer, "app_mock")
     # Every hook is told the exact key (tenant, user, issuer, client) and only metadata.
     [(_, failed), (_, refreshed), (_, deleted)] = recorder.calls
     assert failed[0] == key
@@ -310,38 +311,38 @@ async def test_a_hook_that_raises_does_not_break_the_refresh(
 
 
 async def test_sign_out_revokes_at_the_provider_and_deletes_locally(
-    manager: TokenManager, store: TokenStore, grant: Token, mock: FaultyProvider
+    manager: TokenManager, store: TokenStore, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(grant, user=USER)
     assert await manager.sign_out(user=USER) is True
-    assert mock.mock.is_revoked(grant.refresh_token)  # type: ignore[arg-type]
+    assert mock.is_revoked(grant.refresh_token)  # type: ignore[arg-type]
     assert await stored(store, manager) is None
     assert await manager.sign_out(user=USER) is False
 
 
 async def test_sign_out_deletes_locally_even_when_revocation_fails(
-    manager: TokenManager, store: TokenStore, grant: Token, mock: FaultyProvider
+    manager: TokenManager, store: TokenStore, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(grant, user=USER)
-    mock.mock.fail_next("revoke", 500, times=5)
+    mock.fail_next("revoke", 500, times=5)
     assert await manager.sign_out(user=USER) is True
     assert await stored(store, manager) is None
 
 
 async def test_a_cancelled_caller_does_not_abort_a_refresh_in_flight(
-    manager: TokenManager, store: TokenStore, grant: Token, mock: FaultyProvider
+    manager: TokenManager, store: TokenStore, grant: Token, mock: MockWhop
 ) -> None:
     await manager.save(expired(grant), user=USER)
-    mock.mock.delay_next("token", 0.3)  # processed at once, answered late
+    mock.delay_next("token", 0.3)  # processed at once, answered late
     caller = asyncio.create_task(manager.get_token(user=USER))
-    await until(lambda: mock.mock.stats.token_refresh == 1)  # the provider rotated the grant
+    await until(lambda: mock.stats.token_refresh == 1)  # the provider rotated the grant
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
     token = await manager.get_token(user=USER)
     assert token.refresh_token != grant.refresh_token
     assert await stored(store, manager) == token
-    stats = mock.mock.stats
+    stats = mock.stats
     assert (stats.token_refresh, stats.refresh_reuse_detected) == (1, 0)
 
 

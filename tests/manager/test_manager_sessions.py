@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_driver import USER, FaultyProvider, sign_in
+from app_driver import USER, sign_in
 from store_fixtures import BACKENDS, StoreFactory
 
 from whop_oauth import (
@@ -30,10 +30,11 @@ from whop_oauth.stores import (
     TokenStore,
     session_hash,
 )
+from whop_oauth.testing import MockWhop
 
 
-def live_grants(mock: FaultyProvider) -> int:
-    return sum(not grant.revoked for grant in mock.mock.grants)
+def live_grants(mock: MockWhop) -> int:
+    return sum(not grant.revoked for grant in mock.grants)
 
 
 def needs_sessions(store: TokenStore) -> SessionStore:
@@ -44,7 +45,7 @@ def needs_sessions(store: TokenStore) -> SessionStore:
 
 @pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
 async def test_concurrent_sign_ins_of_one_user_leave_only_the_stored_grant_live(
-    client: OAuthClient, mock: FaultyProvider, mock_http: httpx.AsyncClient, store: TokenStore
+    client: OAuthClient, mock: MockWhop, mock_http: httpx.AsyncClient, store: TokenStore
 ) -> None:
     manager = TokenManager(client, store)
     grants = [await sign_in(client, mock_http) for _ in range(5)]
@@ -54,13 +55,13 @@ async def test_concurrent_sign_ins_of_one_user_leave_only_the_stored_grant_live(
     held = await store.get(manager.key(user=USER))
     assert held is not None
     assert live_grants(mock) == 1
-    assert not mock.mock.is_revoked(str(held.token.refresh_token))
+    assert not mock.is_revoked(str(held.token.refresh_token))
 
 
 @pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
 async def test_the_grant_goes_with_the_last_live_session_seen_from_any_handle(
     client: OAuthClient,
-    mock: FaultyProvider,
+    mock: MockWhop,
     mock_http: httpx.AsyncClient,
     store: TokenStore,
     store_url: str,
@@ -86,7 +87,7 @@ async def test_the_grant_goes_with_the_last_live_session_seen_from_any_handle(
 
 @pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
 async def test_an_expired_session_does_not_keep_a_grant_alive(
-    client: OAuthClient, mock: FaultyProvider, mock_http: httpx.AsyncClient, store: TokenStore
+    client: OAuthClient, mock: MockWhop, mock_http: httpx.AsyncClient, store: TokenStore
 ) -> None:
     manager = TokenManager(client, store)
     key = manager.key(user=USER)
@@ -103,19 +104,19 @@ async def test_an_expired_session_does_not_keep_a_grant_alive(
 
 
 async def test_a_revocation_that_keeps_failing_waits_and_is_sent_on_revoke_pending(
-    client: OAuthClient, mock: FaultyProvider, mock_http: httpx.AsyncClient
+    client: OAuthClient, mock: MockWhop, mock_http: httpx.AsyncClient
 ) -> None:
     manager = TokenManager(client, MemoryTokenStore())
     first: Token = await sign_in(client, mock_http)
     await manager.save(first, user=USER)
-    mock.mock.fail_next("revoke", 503, times=2)
+    mock.fail_next("revoke", 503, times=2)
     await manager.save(await sign_in(client, mock_http), user=USER)
     assert await manager.revoke_pending() == 1  # failed again: still waiting
-    assert not mock.mock.is_revoked(str(first.refresh_token))
+    assert not mock.is_revoked(str(first.refresh_token))
 
     assert await manager.revoke_pending() == 0
 
-    assert mock.mock.is_revoked(str(first.refresh_token))
+    assert mock.is_revoked(str(first.refresh_token))
     assert live_grants(mock) == 1
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_driver import USER, FaultyProvider, expired, make_client, sign_in
+from app_driver import USER, expired, make_client, sign_in
 from store_fixtures import StoreFactory
 
 from whop_oauth import (
@@ -20,22 +20,23 @@ from whop_oauth import (
     TokenManager,
     TransportError,
 )
+from whop_oauth.testing import MockWhop
 
-Inject = Callable[[FaultyProvider], None]
+Inject = Callable[[MockWhop], None]
 
 FAULTS: dict[str, tuple[Inject, type[Exception]]] = {
-    "timeout": (lambda p: p.next_token_request("stall"), TransportError),
+    "timeout": (lambda p: p.drop_next("token", "stall"), TransportError),
     "500": (
-        lambda p: p.mock.fail_next("token", 500, b"<h1>Internal Error</h1>"),
+        lambda p: p.fail_next("token", 500, b"<h1>Internal Error</h1>"),
         ServerUnavailableError,
     ),
     "429 with Retry-After": (
-        lambda p: p.mock.fail_next("token", 429, headers={"Retry-After": "7"}),
+        lambda p: p.fail_next("token", 429, headers={"Retry-After": "7"}),
         RateLimitedError,
     ),
-    "connection reset": (lambda p: p.next_token_request("reset"), TransportError),
+    "connection reset": (lambda p: p.drop_next("token", "reset"), TransportError),
     "truncated JSON": (
-        lambda p: p.mock.fail_next("token", 200, b'{"access_token": "at", "token_ty'),
+        lambda p: p.fail_next("token", 200, b'{"access_token": "at", "token_ty'),
         InvalidResponseError,
     ),
 }
@@ -48,11 +49,11 @@ async def test_a_fault_during_refresh_leaves_the_grant_unchanged_and_usable(
     expired_first: bool,
     tmp_path: Path,
     open_stores: StoreFactory,
-    provider: FaultyProvider,
+    provider: MockWhop,
     http: httpx.AsyncClient,
 ) -> None:
     inject, error_type = FAULTS[fault]
-    client = make_client(provider.mock.issuer, http, timeout=0.3, max_retries=0)
+    client = make_client(provider.issuer, http, timeout=0.3, max_retries=0)
     store = await open_stores(f"sqlite:///{tmp_path}/tokens.db")
     manager = TokenManager(client, store, failure_backoff=0)
     grant = await sign_in(client, http)
@@ -73,9 +74,9 @@ async def test_a_fault_during_refresh_leaves_the_grant_unchanged_and_usable(
         assert (await manager.get_token(user=USER)).access_token == grant.access_token
 
     assert await store.get(manager.key(user=USER)) == before
-    assert provider.mock.stats.token_refresh == 0
+    assert provider.stats.token_refresh == 0
     fresh = await manager.refresh(user=USER)  # forced: past any back-off a 429 asked for
     assert fresh.refresh_token != grant.refresh_token
     assert (await client.userinfo(fresh))["sub"] == USER
-    stats = provider.mock.stats
+    stats = provider.stats
     assert (stats.token_refresh, stats.invalid_grant, stats.refresh_reuse_detected) == (1, 0, 0)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from app_driver import USER, FaultyProvider, expired, make_client, sign_in
+from app_driver import USER, expired, make_client, sign_in
 from store_fixtures import StoreFactory
 
 from whop_oauth import TokenManager
+from whop_oauth.testing import MockWhop
 
 LEASE = 2.0
 WORKER = Path(__file__).with_name("lease_worker.py")
@@ -45,15 +46,15 @@ async def test_a_holder_frozen_past_its_lease_sends_nothing_and_the_grant_surviv
     shared_url: str,
     keys: list[str],
     open_stores: StoreFactory,
-    provider: FaultyProvider,
+    provider: MockWhop,
     http: httpx.AsyncClient,
 ) -> None:
-    client = make_client(provider.mock.issuer, http)
+    client = make_client(provider.issuer, http)
     manager = TokenManager(client, await open_stores(shared_url))
     grant = await sign_in(client, http)
     await manager.save(expired(grant), user=USER)
 
-    frozen = start(shared_url, provider.mock.issuer, keys, "stall")
+    frozen = start(shared_url, provider.issuer, keys, "stall")
     try:
         assert frozen.stdout is not None
         line = await asyncio.to_thread(frozen.stdout.readline)
@@ -62,10 +63,10 @@ async def test_a_holder_frozen_past_its_lease_sends_nothing_and_the_grant_surviv
         await asyncio.sleep(LEASE + 0.3)
         if taken_over:  # another worker takes the lapsed lock and refreshes
             other = await asyncio.to_thread(
-                outcome, start(shared_url, provider.mock.issuer, keys, "plain")
+                outcome, start(shared_url, provider.issuer, keys, "plain")
             )
             assert "token" in other, other
-            assert provider.mock.stats.token_refresh == 1
+            assert provider.stats.token_refresh == 1
         os.kill(frozen.pid, signal.SIGCONT)
         woken = await asyncio.to_thread(outcome, frozen)
     finally:
@@ -73,7 +74,7 @@ async def test_a_holder_frozen_past_its_lease_sends_nothing_and_the_grant_surviv
             os.kill(frozen.pid, signal.SIGCONT)
             frozen.kill()
 
-    stats = provider.mock.stats
+    stats = provider.stats
     assert (stats.token_refresh, stats.refresh_reuse_detected, stats.invalid_grant) == (1, 0, 0)
     stored = await manager.get_token(user=USER)
     assert "token" in woken, woken

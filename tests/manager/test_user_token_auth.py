@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-from app_driver import USER, FaultyProvider, sign_in
+from app_driver import USER, sign_in
 
 from whop_oauth import ConfigurationError, OAuthClient, TokenManager, UserTokenAuth, whop_metadata
 from whop_oauth.stores import MemoryTokenStore
+from whop_oauth.testing import MockWhop
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
@@ -18,8 +19,8 @@ Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 class Routes(httpx.AsyncBaseTransport):
     """Records every request sent; serves some URLs itself, the rest from the mock."""
 
-    def __init__(self, mock: FaultyProvider) -> None:
-        self.asgi = httpx.ASGITransport(app=mock)
+    def __init__(self, mock: MockWhop) -> None:
+        self.asgi = mock.transport()
         self.handlers: dict[str, Handler] = {}
         self.seen: list[tuple[str, str | None]] = []
 
@@ -32,7 +33,7 @@ class Routes(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-def routes(mock: FaultyProvider) -> Routes:
+def routes(mock: MockWhop) -> Routes:
     return Routes(mock)
 
 
@@ -70,26 +71,26 @@ async def test_the_users_access_token_is_sent_as_a_bearer_header(
 
 
 async def test_a_401_brings_one_refresh_and_one_retry_with_the_new_token(
-    api: httpx.AsyncClient, manager: TokenManager, routes: Routes, mock: FaultyProvider
+    api: httpx.AsyncClient, manager: TokenManager, routes: Routes, mock: MockWhop
 ) -> None:
     old = await manager.access_token(user=USER)
-    mock.mock.expire_access_tokens()  # the provider says no; our clock still says yes
+    mock.expire_access_tokens()  # the provider says no; our clock still says yes
     response = await api.get(ME)
     new = await manager.access_token(user=USER)
     assert response.status_code == 200
     assert new != old
     assert routes.seen == [(ME, f"Bearer {old}"), (ME, f"Bearer {new}")]
-    assert mock.mock.stats.token_refresh == 1
+    assert mock.stats.token_refresh == 1
 
 
 async def test_a_second_401_is_returned_without_another_refresh_or_retry(
-    api: httpx.AsyncClient, routes: Routes, mock: FaultyProvider
+    api: httpx.AsyncClient, routes: Routes, mock: MockWhop
 ) -> None:
     routes.handlers[ME] = unauthorized
     response = await api.get(ME)
     assert response.status_code == 401
     assert len(routes.seen) == 2
-    assert mock.mock.stats.token_refresh == 1
+    assert mock.stats.token_refresh == 1
 
 
 @pytest.mark.parametrize(
@@ -163,7 +164,7 @@ async def test_a_streamed_upload_is_not_read_by_the_auth_flow(
 
 
 async def test_a_streamed_upload_answered_401_refreshes_but_is_not_sent_twice(
-    api: httpx.AsyncClient, routes: Routes, mock: FaultyProvider
+    api: httpx.AsyncClient, routes: Routes, mock: MockWhop
 ) -> None:
     async def body() -> AsyncIterator[bytes]:
         yield b"once"
@@ -172,7 +173,7 @@ async def test_a_streamed_upload_answered_401_refreshes_but_is_not_sent_twice(
     response = await api.post("https://mock-whop.test/api/v1/files", content=body())
     assert response.status_code == 401
     assert len(routes.seen) == 1
-    assert mock.mock.stats.token_refresh == 1  # the next request will carry the new token
+    assert mock.stats.token_refresh == 1  # the next request will carry the new token
 
 
 def test_a_sync_client_is_refused_with_a_clear_error(client: OAuthClient) -> None:
@@ -199,10 +200,10 @@ def test_the_auth_repr_names_the_user_but_no_token(manager: TokenManager) -> Non
 
 
 async def test_the_providers_api_origin_gets_the_token_by_default(
-    mock: FaultyProvider, mock_http: httpx.AsyncClient
+    mock: MockWhop, mock_http: httpx.AsyncClient
 ) -> None:
     metadata = dataclasses.replace(
-        whop_metadata(mock.mock.issuer), api_base_url="https://api.mock-whop.test/v1"
+        whop_metadata(mock.issuer), api_base_url="https://api.mock-whop.test/v1"
     )
     client = OAuthClient(
         client_id="app_mock",

@@ -3,14 +3,13 @@ sign-in driver (tests/support/app_driver.py)."""
 
 from __future__ import annotations
 
-from app_driver import USER, FaultyProvider, expired, make_client, sign_in
+from app_driver import USER, expired, make_client, sign_in
 from store_fixtures import BACKENDS, SHARED_BACKENDS, StoreFactory, Workers
 
 __all__ = [
     "BACKENDS",
     "SHARED_BACKENDS",
     "USER",
-    "FaultyProvider",
     "StoreFactory",
     "Workers",
     "expired",

@@ -14,7 +14,6 @@ import pytest
 from postgres_server import PASSWORD, PostgresServer, free_port
 from stores_support import (
     USER,
-    FaultyProvider,
     StoreFactory,
     Workers,
     expired,
@@ -36,6 +35,7 @@ from whop_oauth import (
 )
 from whop_oauth.stores import PostgresTokenStore
 from whop_oauth.stores._postgres_schema import SCHEMA_VERSION
+from whop_oauth.testing import MockWhop
 
 pytestmark = pytest.mark.postgres
 
@@ -263,22 +263,21 @@ async def test_a_server_restart_during_a_storm_refreshes_once_and_keeps_the_gran
     postgres_url: str,
     keys: list[str],
     open_stores: StoreFactory,
-    provider: FaultyProvider,
+    provider: MockWhop,
     http: httpx.AsyncClient,
     workers: list[Workers],
 ) -> None:
-    client = make_client(provider.mock.issuer, http)
+    client = make_client(provider.issuer, http)
     grant = await sign_in(client, http)
     await TokenManager(client, await open_stores(postgres_url)).save(expired(grant), user=USER)
-    group = Workers(2, postgres_url, provider.mock.issuer, keys, callers=100)
+    group = Workers(2, postgres_url, provider.issuer, keys, callers=100)
     workers.append(group)
 
     # The lock holder's refresh is answered 0.3 s late; the server is down meanwhile,
     # so the holder's write and everyone's polling meet a dead server.
-    provider.slow_seconds = 0.3
-    provider.next_token_request("slow")
+    provider.hold_next("token", 0.3)
     group.go()
-    assert await asyncio.to_thread(provider.stalled.wait, 20)
+    assert await asyncio.to_thread(provider.wait_for_fault, 20)
     await asyncio.to_thread(postgres_server.stop)
     await asyncio.sleep(0.5)
     await asyncio.to_thread(postgres_server.start, postgres_server.port)
@@ -293,7 +292,7 @@ async def test_a_server_restart_during_a_storm_refreshes_once_and_keeps_the_gran
     assert sum(tokens.values()) + sum(errors.values()) == 200
     assert len(tokens) == 1
     assert grant.access_token not in tokens
-    stats = provider.mock.stats
+    stats = provider.stats
     assert (stats.token_refresh, stats.invalid_grant, stats.refresh_reuse_detected) == (1, 0, 0)
     manager = TokenManager(client, await open_stores(postgres_url))
     stored = await manager.get_token(user=USER)

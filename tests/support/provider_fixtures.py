@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from app_driver import FaultyProvider, make_client, serve_provider
+from app_driver import make_client
 
 from whop_oauth import OAuthClient
 from whop_oauth.testing import MockWhop
 
 
 @pytest.fixture
-def provider() -> Iterator[FaultyProvider]:
-    """A MockWhop (with extra faults) on a free loopback port."""
-    with serve_provider() as served:
+def provider() -> Iterator[MockWhop]:
+    """A MockWhop on a free loopback port, its issuer that URL."""
+    with MockWhop.on_free_port() as served:
         yield served
 
 
@@ -29,18 +29,18 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def mock() -> FaultyProvider:
-    """An in-process MockWhop (reached through httpx.ASGITransport), with extra faults."""
-    return FaultyProvider(MockWhop())
+def mock() -> MockWhop:
+    """An in-process MockWhop (reached through its httpx transport)."""
+    return MockWhop()
 
 
 @pytest.fixture
-async def mock_http(mock: FaultyProvider) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mock)) as client:
+async def mock_http(mock: MockWhop) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=mock.transport()) as client:
         yield client
 
 
 @pytest.fixture
-def client(mock: FaultyProvider, mock_http: httpx.AsyncClient) -> OAuthClient:
+def client(mock: MockWhop, mock_http: httpx.AsyncClient) -> OAuthClient:
     """The real OAuthClient against the in-process mock; failures are not retried."""
-    return make_client(mock.mock.issuer, mock_http, max_retries=0)
+    return make_client(mock.issuer, mock_http, max_retries=0)

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from ._mock_authorize import PageError, redirect_target, resolve_client, validate
 from ._mock_claims import api_account, user_claims
+from ._mock_drops import DroppedResponse
 from ._mock_faults import Faults
 from ._mock_http import (
     authenticate_client,
@@ -84,6 +85,12 @@ class Endpoints:
                 self.state.count("faults_injected")
                 logger.info("mock whop: injected %d on %s", fault.status, name)
                 return fault.response()
+            if fault is not None and fault.drop is not None:
+                self.state.count("faults_injected")
+                logger.info("mock whop: dropped a request on %s (%s)", name, fault.drop)
+                return DroppedResponse(fault.drop)
+            if fault is not None and fault.hold:
+                await anyio.sleep(fault.hold)  # before the work: nothing is consumed yet
             try:
                 response = await handler(request)
             except OAuthFault as exc:

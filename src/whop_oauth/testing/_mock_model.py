@@ -83,7 +83,7 @@ class MockStats:
     userinfo: int = 0  #: userinfo requests answered 200
     api_calls: int = 0  #: API resource requests answered 200
     registrations: int = 0  #: clients registered dynamically
-    faults_injected: int = 0  #: responses replaced by ``fail_next``
+    faults_injected: int = 0  #: responses replaced by ``fail_next`` or ``drop_next``
 
 
 @dataclass(frozen=True, slots=True)

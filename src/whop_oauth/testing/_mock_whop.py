@@ -18,7 +18,7 @@ from .._metadata import ProviderMetadata
 from ._mock_authorize import DEFAULT_SCOPE, is_loopback_host
 from ._mock_claims import discovery_document, id_token_claims
 from ._mock_endpoints import Endpoints
-from ._mock_faults import Fault, Faults
+from ._mock_faults import FaultControls, Faults
 from ._mock_keys import SigningKeys
 from ._mock_model import MockClient, MockGrant, MockStats, MockUser, avatar_data_uri
 from ._mock_records import AuthorizationRequest, parse_scope
@@ -46,7 +46,7 @@ DEFAULT_USER = MockUser(
 )
 
 
-class MockWhop:
+class MockWhop(FaultControls):
     """A fake Whop OAuth provider: an ASGI app with discovery, JWKS, authorize, token,
     userinfo, revoke, introspect, register and ``GET /api/v1/accounts/me``.
 
@@ -60,7 +60,8 @@ class MockWhop:
 
     On a real loopback port, with a matching issuer: ``with MockWhop.on_free_port() as mock``.
     ``/oauth/authorize`` approves at once as ``login_as``'s user, unless ``consent=True``
-    (then it shows an Approve / Deny page) or ``deny_next()`` was called.
+    (then it shows an Approve / Deny page) or ``deny_next()`` was called. Faults are
+    queued per endpoint: ``fail_next``, ``delay_next``, ``hold_next``, ``drop_next``.
 
     A ``company_id`` on the authorize URL makes the grant company-scoped (refresh
     must name it again), as at Whop. Whop documents no answer that echoes the
@@ -182,27 +183,6 @@ class MockWhop:
         """Answer the next valid authorization request with this error on the redirect."""
         with self._state.lock:
             self._state.denials.append((error, description))
-
-    def fail_next(
-        self,
-        endpoint: str,
-        status: int,
-        body: bytes | Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        times: int = 1,
-    ) -> None:
-        """Replace the next ``times`` responses of ``endpoint`` (``"token"``, ``"userinfo"``,
-        ``"revoke"``, ``"introspect"``, ``"api"``...). Nothing is processed.
-
-        ```python
-        mock.fail_next("token", 429, headers={"Retry-After": "2"})
-        ```
-        """
-        self._faults.add(endpoint, Fault.error(status, body, headers), times)
-
-    def delay_next(self, endpoint: str, seconds: float, times: int = 1) -> None:
-        """Process the next requests normally but answer ``seconds`` late (a lost reply)."""
-        self._faults.add(endpoint, Fault(status=None, delay=seconds), times)
 
     def expire_access_tokens(self) -> None:
         """Expire every access token issued so far (their JWT ``exp`` is left as it was)."""
