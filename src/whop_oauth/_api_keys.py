@@ -18,9 +18,9 @@ import httpx
 from starlette.datastructures import Secret
 
 from ._errors import ConfigurationError
-from ._http import check_url
 from ._origins import Origin
 from ._origins import parse_origin as _origin
+from ._urls import check_url
 
 __all__ = ["DEFAULT_API_ORIGINS", "APIKeyAuth"]
 

@@ -6,8 +6,7 @@ are fresh for every flow and only the challenge goes into the URL.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from ._errors import ConfigurationError, InvalidValueError
 from ._metadata import ProviderMetadata
 from ._paths import is_local_path
 
-__all__ = ["AuthorizationRequest", "build_authorization_request", "normalise_scope"]
+__all__ = ["AuthorizationRequest", "build_authorization_request"]
 
 # Parameters the library sets itself; extra_params may not override them.
 RESERVED_PARAMS = frozenset(
@@ -36,7 +35,6 @@ RESERVED_PARAMS = frozenset(
     }
 )
 _VERIFIER_LENGTH = 64  # RFC 7636 §4.1: 43-128 unreserved characters
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +115,6 @@ class AuthorizationRequest:
             )
         except KeyError:
             raise InvalidValueError("not a serialised AuthorizationRequest") from None
-
-
-def normalise_scope(scope: str | Sequence[str]) -> tuple[str, ...]:
-    """``"openid profile"`` or ``["openid", "profile"]`` as a de-duplicated tuple."""
-    items = scope.split() if isinstance(scope, str) else list(scope)
-    for item in items:
-        if not isinstance(item, str) or not _SCOPE_TOKEN.fullmatch(item):
-            raise ConfigurationError("a scope must be a non-empty token without spaces or quotes")
-    return tuple(dict.fromkeys(items))
 
 
 def check_next_path(next_path: str) -> str:

@@ -11,12 +11,7 @@ from typing import Any, Literal, get_args
 
 import httpx
 
-from ._authorize import (
-    AuthorizationRequest,
-    build_authorization_request,
-    ensure_s256,
-    normalise_scope,
-)
+from ._authorize import AuthorizationRequest, build_authorization_request, ensure_s256
 from ._callback import CallbackParams, parse_callback
 from ._client_auth import AuthMethod, ClientAuth
 from ._discovery import SingleFlightCache, check_endpoints, discover, missing_features
@@ -29,19 +24,14 @@ from ._errors import (
     NoGrantError,
     WhopOAuthError,
 )
-from ._http import (
-    IDEMPOTENT,
-    NEVER_RESEND,
-    NO_REPLAY,
-    HttpSender,
-    RetryPolicy,
-    check_url,
-)
+from ._http import IDEMPOTENT, NEVER_RESEND, NO_REPLAY, HttpSender, RetryPolicy
+from ._http_options import GivenOrOwnClient, HttpOptions
 from ._id_token import IdTokenValidator, refuse_missing_id_token, unverified_subject
 from ._metadata import WHOP, ProviderMetadata
-from ._no_cookies import new_http_client
+from ._scopes import normalise_scope
 from ._token import DEFAULT_TENANT, Token, TokenKey
 from ._token_response import json_object, parse_token_response, raise_for_status
+from ._urls import check_url
 
 __all__ = ["OAuthClient"]
 
@@ -119,16 +109,15 @@ class OAuthClient:
             ensure_s256(provider)
             self._static, self._issuer = self._with_api_base(provider), provider.issuer
         # Everything is checked before an HTTP client exists, so a bad config leaks none.
-        HttpSender.check_limits(timeout, max_retries, max_response_bytes, deadline)
-        self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else new_http_client()
-        self._sender = HttpSender(
-            self._http,
+        options = HttpOptions(
             timeout=timeout,
             deadline=deadline,
             max_retries=max_retries,
             max_response_bytes=max_response_bytes,
         )
+        self._given_or_own = GivenOrOwnClient(http_client)
+        self._http = self._given_or_own.client
+        self._sender = HttpSender(self._http, options)
         self._validator: IdTokenValidator | None = None
         self._jwks_ttl = discovery_ttl
 
@@ -151,7 +140,7 @@ class OAuthClient:
         >>> OAuthClient(client_id="app_1", redirect_uri="https://a.example/c", timeout=5.0).deadline
         10.0
         """
-        return self._sender.deadline
+        return self._sender.options.deadline
 
     @property
     def metadata(self) -> ProviderMetadata:
@@ -412,8 +401,7 @@ class OAuthClient:
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object made it (an injected one is left open)."""
-        if self._owns_http:
-            await self._http.aclose()
+        await self._given_or_own.aclose()
 
     async def __aenter__(self) -> OAuthClient:
         return self

@@ -29,9 +29,10 @@ from ._errors import (
     ServerUnavailableError,
     TransportError,
 )
-from ._http import IDEMPOTENT, HttpSender, check_url
+from ._http import IDEMPOTENT, HttpSender
 from ._metadata import ProviderMetadata
 from ._token_response import json_object, raise_for_status
+from ._urls import check_url
 
 __all__ = [
     "SingleFlightCache",

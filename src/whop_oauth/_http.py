@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,7 +34,8 @@ from typing import Any
 
 import httpx
 
-from ._errors import ConfigurationError, InvalidResponseError, TransportError
+from ._errors import InvalidResponseError, TransportError
+from ._http_options import HttpOptions
 from ._token_response import parse_retry_after
 from ._wire import send_once
 
@@ -46,7 +45,6 @@ __all__ = [
     "NO_REPLAY",
     "HttpSender",
     "RetryPolicy",
-    "check_url",
 ]
 
 logger = logging.getLogger("whop_oauth.http")
@@ -97,77 +95,31 @@ def _now() -> float:
     return time.monotonic()
 
 
-def check_url(url: str, what: str, *, allow_insecure_http: bool = False) -> str:
-    """Refuse anything but https, except loopback hosts (or when explicitly allowed)."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        raise ConfigurationError(f"{what} is not a valid URL") from None
-    if parsed.fragment:
-        raise ConfigurationError(f"{what} must not contain a fragment")
-    if parsed.scheme == "https" and parsed.host:
-        return url
-    if parsed.scheme == "http" and parsed.host and (allow_insecure_http or _loopback(parsed.host)):
-        return url
-    raise ConfigurationError(f"{what} must be an https URL (http only for loopback hosts)")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class HttpSender:
     """Sends one logical request with the retry policy, deadlines and body cap applied.
 
     Each attempt (connect, send, headers and the capped body) gets at most
-    ``timeout`` seconds in all; the whole call, retries and their waits included,
-    at most ``deadline`` seconds (default: twice ``timeout``).
+    ``options.timeout`` seconds in all; the whole call, retries and their waits
+    included, at most ``options.deadline`` seconds.
 
-    >>> sender = HttpSender(httpx.AsyncClient(), timeout=5.0, deadline=12.0)
+    >>> sender = HttpSender(httpx.AsyncClient(), HttpOptions(timeout=5.0, deadline=12.0))
     >>> response = await sender.send("GET", url, what="jwks", policy=IDEMPOTENT)  # doctest: +SKIP
     """
 
     def __init__(
         self,
         client: httpx.AsyncClient,
+        options: HttpOptions | None = None,
         *,
-        timeout: float = 10.0,
-        deadline: float | None = None,
-        max_retries: int = 2,
-        max_response_bytes: int = 1_000_000,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
         max_retry_after: float = 10.0,
     ) -> None:
-        self.deadline = self.check_limits(timeout, max_retries, max_response_bytes, deadline)
         self.client = client
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_response_bytes = max_response_bytes
+        self.options = HttpOptions() if options is None else options
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
-
-    @staticmethod
-    def check_limits(
-        timeout: float, max_retries: int, max_response_bytes: int, deadline: float | None = None
-    ) -> float:
-        """Refuse limits that cannot work (called before any client is made).
-
-        Returns the deadline, ``2 * timeout`` when none is given.
-        """
-        if max_retries < 0 or not _seconds(timeout) or max_response_bytes <= 0:
-            raise ConfigurationError("timeout, max_retries and max_response_bytes must be positive")
-        if deadline is None:
-            return 2 * timeout
-        if not _seconds(deadline) or deadline < timeout:
-            raise ConfigurationError("deadline must be a number of seconds >= timeout")
-        return deadline
 
     async def send(
         self,
@@ -197,13 +149,13 @@ class HttpSender:
             data=data,
             json=json,
             auth=auth,
-            max_bytes=self.max_response_bytes,
+            max_bytes=self.options.max_response_bytes,
         )
-        deadline_at = _now() + self.deadline
+        deadline_at = _now() + self.options.deadline
         attempt = 0
         while True:
             started = _now()
-            outcome = await self._try(once, min(self.timeout, deadline_at - started), what)
+            outcome = await self._try(once, min(self.options.timeout, deadline_at - started), what)
             if isinstance(outcome, httpx.Response):
                 _log(what, log_url or url, outcome.status_code, started)
                 delay = self._retry_delay(outcome, attempt, policy)
@@ -211,11 +163,13 @@ class HttpSender:
                     return outcome
                 reason = f"HTTP {outcome.status_code}"
             else:
-                failure = outcome.error(what, url, self.deadline if attempt else outcome.budget)
+                failure = outcome.error(
+                    what, url, self.options.deadline if attempt else outcome.budget
+                )
                 delay = self._delay(attempt, None)
                 if (
                     not outcome.retryable(policy)
-                    or attempt >= self.max_retries
+                    or attempt >= self.options.max_retries
                     or not self._time_for_retry(delay, deadline_at)
                 ):
                     raise failure from outcome.cause
@@ -233,7 +187,7 @@ class HttpSender:
         # overall limit, so it stays retry-safe (nothing was sent) and httpcore closes
         # the socket, which it does not when a TLS handshake is cancelled from outside.
         setup = budget * 0.4
-        io_timeout = httpx.Timeout(self.timeout, connect=setup, pool=setup)
+        io_timeout = httpx.Timeout(self.options.timeout, connect=setup, pool=setup)
         try:
             async with asyncio.timeout(budget):
                 return await once(io_timeout=io_timeout)
@@ -247,13 +201,13 @@ class HttpSender:
     def _time_for_retry(self, delay: float, deadline_at: float) -> bool:
         # After the wait, an attempt needs a useful slice of time (a tenth of the
         # timeout): a sliver would only send a request whose answer we cannot wait for.
-        return _now() + delay + self.timeout / 10 <= deadline_at
+        return _now() + delay + self.options.timeout / 10 <= deadline_at
 
     def _retry_delay(
         self, response: httpx.Response, attempt: int, policy: RetryPolicy
     ) -> float | None:
         status = response.status_code
-        if status not in policy.retry_statuses or attempt >= self.max_retries:
+        if status not in policy.retry_statuses or attempt >= self.options.max_retries:
             return None
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if retry_after is not None and retry_after > self.max_retry_after:
@@ -300,10 +254,3 @@ class _Failure:
             return _transport_error(what, url, self.cause)
         host = httpx.URL(url).host
         return TransportError(f"{what}: no complete answer from {host} within {seconds:.3g} s")
-
-
-def _seconds(value: object) -> bool:
-    """A positive, finite number of seconds (a bool is not one)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return math.isfinite(value) and value > 0

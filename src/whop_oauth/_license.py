@@ -20,9 +20,10 @@ import httpx
 
 from ._api_keys import APIKeyAuth
 from ._errors import ConfigurationError, ServerUnavailableError
-from ._http import IDEMPOTENT, HttpSender, check_url
-from ._no_cookies import new_http_client
+from ._http import IDEMPOTENT, HttpSender
+from ._http_options import GivenOrOwnClient, HttpOptions
 from ._token_response import json_object, raise_for_status
+from ._urls import check_url
 
 __all__ = ["LicenseResult", "validate_license"]
 
@@ -86,15 +87,14 @@ async def validate_license(
     """
     if not isinstance(license_key, str) or license_key.strip(".") == "" or not license_key.strip():
         raise ConfigurationError("license_key must be a non-empty string, not a dot segment")
+    options = HttpOptions(timeout=timeout)
     base = check_url(base_url, "base_url", allow_insecure_http=allow_insecure_http).rstrip("/")
     # quote with safe="": a key cannot add path segments ("../") or a query.
     url = f"{base}/api/v2/memberships/{quote(license_key, safe='')}/validate_license"
     auth = APIKeyAuth(api_key, allowed_origins=[base], allow_insecure_http=allow_insecure_http)
     _install_log_redaction()
-    client = http_client if http_client is not None else new_http_client()
-    try:
-        sender = HttpSender(client, timeout=timeout)
-        response = await sender.send(
+    async with GivenOrOwnClient(http_client) as client:
+        response = await HttpSender(client, options).send(
             "POST",
             url,
             what="license validation",
@@ -104,9 +104,6 @@ async def validate_license(
             auth=auth,
             log_url=f"{base}/api/v2/memberships/{_REDACTED}/validate_license",
         )
-    finally:
-        if http_client is None:
-            await client.aclose()
     status = _STATUSES.get(response.status_code)
     if status is None:
         bare = {401: "invalid_api_key", 403: "insufficient_permissions"}

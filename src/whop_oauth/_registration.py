@@ -9,8 +9,8 @@ import httpx
 
 from ._errors import ConfigurationError, InvalidResponseError
 from ._http import NEVER_RESEND, HttpSender
+from ._http_options import GivenOrOwnClient, HttpOptions
 from ._metadata import ProviderMetadata
-from ._no_cookies import new_http_client
 from ._token_response import json_object, raise_for_status
 
 __all__ = ["register_client"]
@@ -52,10 +52,9 @@ async def register_client(
     headers = {"Accept": "application/json"}
     if initial_access_token:
         headers["Authorization"] = f"Bearer {initial_access_token}"
-    client = http_client if http_client is not None else new_http_client()
-    try:
-        sender = HttpSender(client, timeout=timeout)
-        response = await sender.send(
+    options = HttpOptions(timeout=timeout)
+    async with GivenOrOwnClient(http_client) as client:
+        response = await HttpSender(client, options).send(
             "POST",
             provider.registration_endpoint,
             what="registration",
@@ -63,9 +62,6 @@ async def register_client(
             headers=headers,
             json=dict(client_metadata),
         )
-    finally:
-        if http_client is None:
-            await client.aclose()
     raise_for_status(response, "registration", bare_status_errors={401: "invalid_token"})
     registered = json_object(response, "registration")
     if not isinstance(registered.get("client_id"), str) or not registered["client_id"]:

@@ -30,8 +30,9 @@ from starlette.datastructures import Secret
 
 from ._client_auth import AuthMethod
 from ._errors import ConfigurationError
-from ._http import check_url
 from ._metadata import WHOP, WHOP_SANDBOX, ProviderMetadata
+from ._scopes import split_scopes
+from ._urls import check_url
 
 if TYPE_CHECKING:
     from ._client import OAuthClient
@@ -113,7 +114,7 @@ class Settings:
         _check_url("WHOP_REDIRECT_URI", self.redirect_uri, allow_query=True)
         if self.issuer is not None:
             _check_url("WHOP_ISSUER", self.issuer, allow_query=False)
-        if not self.scopes.split():
+        if not split_scopes(self.scopes):
             raise ConfigurationError("WHOP_SCOPES must name at least one scope")
         scheme = urlsplit(str(self.token_store)).scheme
         if scheme not in _STORE_SCHEMES:
@@ -172,7 +173,7 @@ class Settings:
             client_secret=Secret(secret) if secret else None,
             redirect_uri=_optional(env, "WHOP_REDIRECT_URI") or DEFAULT_REDIRECT_URI,
             issuer=(_optional(env, "WHOP_ISSUER") or "").rstrip("/") or None,
-            scopes=" ".join((_optional(env, "WHOP_SCOPES") or DEFAULT_SCOPES).split()),
+            scopes=" ".join(split_scopes(_optional(env, "WHOP_SCOPES") or DEFAULT_SCOPES)),
             token_store=Secret(_optional(env, "WHOP_TOKEN_STORE") or DEFAULT_TOKEN_STORE),
             session_secrets=_secret_list(env, "WHOP_SESSION_SECRETS"),
             encryption_keys=_secret_list(env, "WHOP_ENCRYPTION_KEYS"),

@@ -26,6 +26,7 @@ from ._errors import (
     RateLimitedError,
     ServerUnavailableError,
 )
+from ._scopes import split_scopes
 from ._token import Token
 
 __all__ = [
@@ -130,7 +131,7 @@ def raise_for_status(
 def split_scope(value: Any, response: httpx.Response | None = None) -> tuple[str, ...]:
     """A space-separated scope string (or a list of strings) as a tuple."""
     if isinstance(value, str):
-        return tuple(dict.fromkeys(value.split()))
+        return split_scopes(value)
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(dict.fromkeys(value))
     raise InvalidResponseError("the scope field is not a string", response=response)

@@ -33,6 +33,7 @@ from whop_oauth import (
 from whop_oauth._callback import _KNOWN as KNOWN_CALLBACK_PARAMETERS
 from whop_oauth._callback import parse_callback
 from whop_oauth._http import HttpSender
+from whop_oauth._http_options import HttpOptions
 from whop_oauth._id_token import IdTokenValidator
 from whop_oauth._token_response import parse_token_response, raise_for_status
 from whop_oauth.starlette import SessionData, WhopAuth
@@ -175,7 +176,10 @@ def _validator(jwks: dict[str, Any]) -> tuple[IdTokenValidator, httpx.AsyncClien
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json=jwks))
     )
     validator = IdTokenValidator(
-        HttpSender(http, max_retries=0), jwks_uri=f"{ISSUER}/jwks", issuer=ISSUER, client_id="app"
+        HttpSender(http, HttpOptions(max_retries=0)),
+        jwks_uri=f"{ISSUER}/jwks",
+        issuer=ISSUER,
+        client_id="app",
     )
     return validator, http
 

@@ -20,6 +20,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.datastructures import Secret
 
 from .._errors import ConfigurationError
+from .._scopes import split_scopes
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -94,7 +95,7 @@ class SessionData:
         if not all(isinstance(t, str) for t in texts):
             return None
         scp, name, email, picture = texts
-        return cls(sid, sub, ten, iat, tuple(scp.split()), name or None, email or None,
+        return cls(sid, sub, ten, iat, split_scopes(scp), name or None, email or None,
                    picture or None)
 
 
@@ -107,7 +108,7 @@ def _bounded(payload: dict[str, Any]) -> dict[str, Any]:
         if len(bounded.get(key, "")) > limit:
             del bounded[key]  # a cut email or URL would be wrong, not shorter
     kept: list[str] = []
-    for scope in bounded["scp"].split():
+    for scope in split_scopes(bounded["scp"]):
         # Whole scopes only, so a cut can never turn one scope into another.
         if len(" ".join([*kept, scope])) > _MAX_SCOPES:
             break

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .._http import _loopback
+from .._urls import is_loopback_host
 from ._pages import NO_CACHE_HEADERS
 from ._redirects import origin_of
 
@@ -35,7 +35,7 @@ class OriginCheck:
 
     def __init__(self, redirect_uri: str) -> None:
         self.expected = origin_of(redirect_uri)
-        self._loopback = _loopback(urlsplit(redirect_uri).hostname or "")
+        self._loopback = is_loopback_host(urlsplit(redirect_uri).hostname)
         self._told = False
 
     def response(self, request: Request) -> Response | None:
@@ -44,7 +44,7 @@ class OriginCheck:
         if here == self.expected:
             return None
         host = urlsplit(here).hostname or ""
-        if self._loopback and _loopback(host):
+        if self._loopback and is_loopback_host(host):
             logger.warning(
                 "sign-in started at %s but the redirect URI (WHOP_REDIRECT_URI) is on %s: "
                 "the sign-in cookie would be set on the wrong origin. Sending the browser "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from ipaddress import ip_address
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._urls import is_loopback_host
 from ._mock_model import MockClient, OAuthFault
 from ._mock_records import AuthorizationRequest, parse_scope
 
@@ -23,17 +23,6 @@ class PageError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _redirect_allowed(client: MockClient, uri: str) -> bool:
