@@ -145,7 +145,7 @@ async def test_the_bearer_token_travels_only_in_the_authorization_header(
     stored = await app.store.get(app.key())
     assert stored is not None
 
-    assert (await browser.get("/me")).status_code == 200
+    assert (await browser.get("/account")).status_code == 200
 
     api = [r for r in app.wire.requests if r.url.path.startswith("/api/")]
     assert [r.headers["authorization"] for r in api] == [f"Bearer {stored.token.access_token}"]
@@ -291,11 +291,11 @@ async def test_a_token_without_expiry_is_used_until_refused_then_refreshed_once(
     await app.store.put(
         app.key(), Token(stored.token.access_token, refresh_token=stored.token.refresh_token)
     )
-    assert (await browser.get("/me")).status_code == 200
+    assert (await browser.get("/account")).status_code == 200
     assert app.mock.stats.token_refresh == 0
 
     app.mock.expire_access_tokens()
-    assert (await browser.get("/me")).status_code == 200
+    assert (await browser.get("/account")).status_code == 200
     assert app.mock.stats.token_refresh == 1
 
 

@@ -71,9 +71,9 @@ async def test_a_cookie_the_provider_sets_for_one_user_never_rides_on_the_next_u
         await app.sign_in(bob)
         cookie = f"provider_session={alices_cookie}; Path=/"
         mock.fail_next("api", 200, {"id": USER}, headers={"Set-Cookie": cookie})
-        assert (await alice.get("/me")).json() == {"id": USER}
+        assert (await alice.get("/account")).json() == {"id": USER}
 
-        answer = await bob.get("/me")
+        answer = await bob.get("/account")
 
     assert answer.json()["id"] == BOB
     api_calls = [r for r in app.wire.requests if r.url.path == "/api/v1/me"]

@@ -31,7 +31,7 @@ async def http(mock: MockWhop) -> AsyncIterator[httpx.AsyncClient]:
 async def env(mock: MockWhop, http: httpx.AsyncClient) -> AsyncIterator[Env]:
     env = make_env(mock, http)
     yield env
-    await env.provider.aclose()
+    await env.aclose()
 
 
 @pytest.fixture

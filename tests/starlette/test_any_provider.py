@@ -118,7 +118,7 @@ async def test_relative_api_urls_go_to_the_configured_api_base(
     env = make_env(mock, http, provider=mock.issuer, client_options=client_options)
     async with env.browser() as browser:
         await sign_in(env, browser)
-        account = await browser.get("/account")  # user_http_client(request).get("/accounts/me")
+        account = await browser.get("/account")  # user_http_client(request).get("/me")
 
     assert account.status_code == 200
     assert account.json()["id"] == "user_mock1"
