@@ -8,11 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from app_driver import make_client, sign_in
 
 from whop_oauth import (
     NoGrantError,
-    OAuthClient,
-    Token,
     TokenManager,
     generate_encryption_key,
     open_store,
@@ -43,29 +42,13 @@ async def store(tmp_path: Path) -> AsyncIterator[TokenStore]:
     await store.aclose()
 
 
-def client_for(mock: MockWhop, http: httpx.AsyncClient, client_id: str) -> OAuthClient:
-    return OAuthClient(
-        client_id=client_id,
-        redirect_uri="http://127.0.0.1/callback",
-        provider=mock.metadata,
-        http_client=http,
-    )
-
-
-async def sign_in(client: OAuthClient, http: httpx.AsyncClient, company_id: str) -> Token:
-    flow = client.authorization_request(company_id=company_id)
-    response = await http.get(flow.url)
-    query = httpx.URL(response.headers["location"]).query.decode()
-    return await client.complete_authorization(query, flow)
-
-
 async def test_one_user_in_two_tenants_has_two_separate_grants(
     mock: MockWhop, http: httpx.AsyncClient, store: TokenStore
 ) -> None:
-    client = client_for(mock, http, "app_mock")
+    client = make_client(mock.issuer, http, client_id="app_mock")
     manager = TokenManager(client, store)
-    first = await sign_in(client, http, "biz_1")
-    second = await sign_in(client, http, "biz_2")
+    first = await sign_in(client, http, company_id="biz_1")
+    second = await sign_in(client, http, company_id="biz_2")
     await manager.save(first, user=USER, tenant="biz_1")
     await manager.save(second, user=USER, tenant="biz_2")
 
@@ -81,10 +64,10 @@ async def test_one_user_in_two_tenants_has_two_separate_grants(
 async def test_two_oauth_clients_on_one_store_never_read_each_others_tokens(
     mock: MockWhop, http: httpx.AsyncClient, store: TokenStore
 ) -> None:
-    client = client_for(mock, http, "app_mock")
+    client = make_client(mock.issuer, http, client_id="app_mock")
     ours = TokenManager(client, store)
-    theirs = TokenManager(client_for(mock, http, "app_other"), store)
-    await ours.save(await sign_in(client, http, "biz_1"), user=USER, tenant="biz_1")
+    theirs = TokenManager(make_client(mock.issuer, http, client_id="app_other"), store)
+    await ours.save(await sign_in(client, http, company_id="biz_1"), user=USER, tenant="biz_1")
 
     with pytest.raises(NoGrantError):
         await theirs.get_token(user=USER, tenant="biz_1")
@@ -94,9 +77,9 @@ async def test_two_oauth_clients_on_one_store_never_read_each_others_tokens(
 async def test_a_background_job_calls_the_api_for_any_user_and_refreshes_when_needed(
     mock: MockWhop, http: httpx.AsyncClient, store: TokenStore
 ) -> None:
-    client = client_for(mock, http, "app_mock")
+    client = make_client(mock.issuer, http, client_id="app_mock")
     manager = TokenManager(client, store)
-    await manager.save(await sign_in(client, http, "biz_1"), user=USER, tenant="biz_1")
+    await manager.save(await sign_in(client, http, company_id="biz_1"), user=USER, tenant="biz_1")
     mock.expire_access_tokens()  # the provider now refuses the stored access token
 
     async with httpx.AsyncClient(transport=mock.transport(), base_url=mock.issuer) as api:

@@ -37,10 +37,12 @@ REDIRECT_URI = "http://127.0.0.1/callback"
 USER = "user_mock1"
 
 
-def make_client(issuer: str, http: httpx.AsyncClient, **options: object) -> OAuthClient:
+def make_client(
+    issuer: str, http: httpx.AsyncClient, *, client_id: str = CLIENT_ID, **options: object
+) -> OAuthClient:
     """The real OAuthClient, pointed at a MockWhop issuer."""
     return OAuthClient(
-        client_id=CLIENT_ID,
+        client_id=client_id,
         redirect_uri=REDIRECT_URI,
         provider=whop_metadata(issuer),
         http_client=http,
@@ -48,9 +50,10 @@ def make_client(issuer: str, http: httpx.AsyncClient, **options: object) -> OAut
     )
 
 
-async def sign_in(client: OAuthClient, http: httpx.AsyncClient) -> Token:
-    """A grant obtained through the real code flow (the mock approves at once)."""
-    flow = client.authorization_request()
+async def sign_in(client: OAuthClient, http: httpx.AsyncClient, **params: str) -> Token:
+    """A grant obtained through the real code flow (the mock approves at once); ``params``
+    go to the authorization request (``company_id=...``)."""
+    flow = client.authorization_request(**params)  # type: ignore[arg-type]
     response = await http.get(flow.url, follow_redirects=False)
     assert response.status_code in (302, 303), response.text
     query = httpx.URL(response.headers["location"]).query.decode()
