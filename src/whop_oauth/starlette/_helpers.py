@@ -91,16 +91,24 @@ class UserHTTPClient:
         return f"<UserHTTPClient for {self._site.client.issuer}>"
 
     async def _url(self, url: httpx.URL | str) -> httpx.URL:
-        metadata = await self._site.client.load_metadata()
+        if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
+            # A path, the usual call: joined to the API base and parsed once. It keeps the
+            # base's origin (a path cannot change the authority), one of the provider's.
+            return httpx.URL(await self._api_base() + url)
         target = httpx.URL(url)
         if target.is_relative_url:
-            if metadata.api_base_url is None:
-                raise ConfigurationError("the provider has no API base URL: use absolute URLs")
-            target = httpx.URL(metadata.api_base_url.rstrip("/") + "/" + str(url).lstrip("/"))
+            target = httpx.URL(await self._api_base() + "/" + str(url).lstrip("/"))
         if not self.auth.sends_token_to(target):
             # Failing loudly beats sending the request without the token it needs.
             raise ConfigurationError("the user's token is only sent to the provider's origins")
         return target
+
+    async def _api_base(self) -> str:
+        """The provider's API base URL without its trailing slash."""
+        api_base = (await self._site.client.load_metadata()).api_base_url
+        if api_base is None:
+            raise ConfigurationError("the provider has no API base URL: use absolute URLs")
+        return api_base.rstrip("/")
 
     async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         """Like ``httpx.AsyncClient.request`` (``auth=`` is this user's)."""
@@ -131,4 +139,3 @@ class UserHTTPClient:
 
     async def delete(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         return await self.request("DELETE", url, **kwargs)
-
