@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    BaseUser,
+    UnauthenticatedUser,
+)
 from starlette.requests import HTTPConnection
 
 from ._cookies import SessionData
 from ._state import auth_state
 
-__all__ = ["WhopAuthBackend", "WhopUser"]
+__all__ = ["WhopAuthBackend", "WhopUser", "credentials"]
 
 
 @dataclass(frozen=True)
@@ -61,16 +66,28 @@ class WhopUser(BaseUser):
         return self.id
 
 
+def credentials(session: SessionData | None) -> tuple[AuthCredentials, BaseUser]:
+    """``(request.auth, request.user)`` for ``session``, as Starlette's middleware sets them.
+
+    ``request.auth.scopes`` holds ``"authenticated"`` plus the scopes the provider
+    granted, so ``@requires("email")`` guards an endpoint; signed out, the user is
+    Starlette's ``UnauthenticatedUser`` and the scopes are empty.
+    """
+    if session is None:
+        return AuthCredentials(), UnauthenticatedUser()
+    return AuthCredentials(["authenticated", *session.scopes]), WhopUser.from_session(session)
+
+
 class WhopAuthBackend(AuthenticationBackend):
     """Authenticates from the session the whop_oauth middleware read.
 
-    ``request.auth.scopes`` holds ``"authenticated"`` plus the scopes the provider
-    granted, so ``@requires("email")`` guards an endpoint. ``WhopAuth.middleware``
-    installs it; it needs that middleware to have run first.
+    ``WhopAuth.middleware`` sets ``request.user`` and ``request.auth`` itself (the
+    same values, see ``credentials``); this backend is for apps that stack
+    Starlette's ``AuthenticationMiddleware`` inside it, which must run after it.
     """
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         session = auth_state(conn).session
         if session is None:
             return None
-        return AuthCredentials(["authenticated", *session.scopes]), WhopUser.from_session(session)
+        return credentials(session)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 
 from starlette.datastructures import MutableHeaders
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._errors import SignInRequired, TokenStoreError
 from .._session_registry import Miss
-from ._backend import WhopAuthBackend
+from ._backend import credentials
 from ._pages import NO_CACHE_HEADERS
 from ._site import Site
 from ._state import SCOPE_KEY, AuthState
@@ -25,11 +24,13 @@ logger = logging.getLogger("whop_oauth.starlette")
 class WhopAuthMiddleware:
     """Reads the signed session cookie and sets ``request.user`` / ``request.auth``.
 
-    Install it through ``WhopAuth.middleware``. It wraps Starlette's
-    ``AuthenticationMiddleware`` with ``WhopAuthBackend``. A tampered, expired or
-    undecodable cookie is treated as signed out (and deleted), never as an error;
-    so is one whose server-side session was ended (signed out, here or in another
-    process within ``SessionRegistry``'s window of at most 5 s).
+    Install it through ``WhopAuth.middleware``. It sets ``scope["user"]`` and
+    ``scope["auth"]`` as Starlette's ``AuthenticationMiddleware`` would with
+    ``WhopAuthBackend`` (so ``@requires`` works), without that extra layer.
+    A tampered, expired or undecodable cookie is treated as signed out (and
+    deleted), never as an error; so is one whose server-side session was ended
+    (signed out, here or in another process within ``SessionRegistry``'s window
+    of at most 5 s).
     An endpoint that raises ``SignInRequired`` (the user's grant is gone) gets the
     session cleared and a redirect to the login page (or a 401 for non-HTML
     clients), if the response has not started yet.
@@ -38,7 +39,7 @@ class WhopAuthMiddleware:
     """
 
     def __init__(self, app: ASGIApp, site: Site) -> None:
-        self.app = AuthenticationMiddleware(app, backend=WhopAuthBackend())
+        self.app = app
         self.site = site
         self._sessions = site.manager.sessions
 
@@ -62,6 +63,7 @@ class WhopAuthMiddleware:
                 await unavailable(scope, receive, send)
                 return
         scope[SCOPE_KEY] = state
+        scope["auth"], scope["user"] = credentials(state.session)
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
