@@ -1,9 +1,21 @@
-"""The two apps the middleware benchmark compares, and the signed-in cookie it sends.
+"""The apps the middleware benchmarks compare, their users, and a raw ASGI driver.
 
-``build(variant, db)`` returns ``(app, cookie_header)``. ``auth``: whop_oauth's
-middleware reads the signed session, the endpoint looks the user's token up in the
-SQLite store and returns the user id. ``bare``: the same endpoint, no auth at all.
-Under uvicorn the variant and the database come from ``BENCH_VARIANT`` / ``BENCH_DB``.
+Every variant serves ``GET /me`` by calling the provider's API
+(``https://bench.example/api/v1/me``) through one ``httpx.MockTransport`` that
+answers 200 to any bearer token and 401 without one:
+
+- ``bare``: no whop_oauth at all; the endpoint sends a fixed ``Authorization`` header
+  on an app-owned ``httpx.AsyncClient``.
+- ``helper``: whop_oauth's middleware reads the signed session cookie and checks the
+  server-side session; the endpoint calls ``user_http_client(request).get("/me")``.
+- ``auth``: the same middleware; the endpoint calls the API on the app-owned client
+  with ``auth=manager.auth(user=..., tenant=...)``.
+
+All three use one kind of API client: cookie-less, as the one whop_oauth makes for
+``user_http_client``. The signed-in variants use a token that needs no refresh.
+``seed`` stores users (a grant and a server-side session each) in a store;
+``cookie`` signs a user's session cookie. Under uvicorn, ``BENCH_VARIANT`` and
+``BENCH_STORE`` (a store URL) pick the app.
 """
 
 from __future__ import annotations
@@ -11,71 +23,188 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from functools import cache
+from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from whop_oauth import OAuthClient, Token, TokenManager, whop_metadata
-from whop_oauth.starlette import SessionData, WhopAuth, current_user
+from whop_oauth._no_cookies import NoCookieJar
+from whop_oauth.starlette import SessionData, WhopAuth, user_http_client
+from whop_oauth.starlette._policy import CookiePolicy
 from whop_oauth.stores import open_store
 
 ORIGIN = "http://127.0.0.1:8000"
+PROVIDER = whop_metadata("https://bench.example")
+API_URL = "https://bench.example/api/v1/me"
 SESSION_KEY = "bench-session-key-" + "x" * 32
 ENCRYPTION_KEY = "bXlfYmVuY2hfa2V5X2lzXzMyX2J5dGVzX2xvbmchISE="  # 32 bytes, bench only
-USER = "user_bench"
+FIXED_BEARER = "Bearer bench-access-0"
+VARIANTS = ("bare", "helper", "auth")
+LOGIN_AT = int(time.time())
 
 
-async def _bare(request: Request) -> Response:
-    return PlainTextResponse(USER)
+def user_id(index: int) -> str:
+    return f"user_bench{index}"
 
 
-def _auth_app(db: str) -> tuple[Starlette, str]:
-    client = OAuthClient(client_id="app_bench", redirect_uri=f"{ORIGIN}/auth/callback",
-                         provider=whop_metadata("https://bench.example"))
-    store = open_store(f"sqlite:///{db}", encryption_keys=[ENCRYPTION_KEY])
-    manager = TokenManager(client, store)
-    whop = WhopAuth(client, manager, secret_keys=[SESSION_KEY])
-
-    async def whoami(request: Request) -> Response:
-        user = current_user(request)
-        if user is None:
-            return PlainTextResponse("signed out", status_code=401)
-        await manager.get_token(user=user.id, tenant=user.tenant)
-        return PlainTextResponse(user.id)
-
-    session = SessionData.new(USER, "default", name="Bench User")
-
-    async def seed() -> None:
-        seeding = open_store(f"sqlite:///{db}", encryption_keys=[ENCRYPTION_KEY])
-        token = Token(access_token="bench-access", expires_at=time.time() + 86400,
-                      refresh_token="bench-refresh")
-        seeder = TokenManager(client, seeding)
-        await seeder.save(token, user=USER)
-        # The server-side record the cookie points to, as a sign-in would make it.
-        await seeder.sessions.create(session.session_id, seeder.key(user=USER), lifetime=86400)
-        await seeding.aclose()
-
-    # build() is sync and may be called inside a running loop: seed from a thread.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, seed()).result()
-    cookies = whop._site.cookies
-    cookie = f"{cookies.session_cookie}={cookies.codec.dumps_session(session)}"
-    app = Starlette(routes=[*whop.routes, Route("/whoami", whoami)], middleware=[whop.middleware])
-    return app, cookie
+def session_of(index: int) -> SessionData:
+    """User ``index``'s session: a fixed id, so that every process can sign its cookie."""
+    return SessionData(f"bench-session-{index:07d}-padding", user_id(index), "default", LOGIN_AT)
 
 
-def build(variant: str, db: str) -> tuple[Starlette, str]:
+def _provider(request: httpx.Request) -> httpx.Response:
+    if not request.headers.get("authorization", "").startswith("Bearer "):
+        return httpx.Response(401)
+    return httpx.Response(200, text="ok")
+
+
+MOCK = httpx.MockTransport(_provider)
+
+
+def _api_client() -> httpx.AsyncClient:
+    # Cookie-less, like the client whop_oauth makes for user_http_client: every variant
+    # pays the same for httpx, so the differences are the auth layers' own.
+    return httpx.AsyncClient(transport=MOCK, cookies=NoCookieJar())
+
+
+def _client() -> OAuthClient:
+    return OAuthClient(
+        client_id="app_bench", redirect_uri=f"{ORIGIN}/auth/callback", provider=PROVIDER
+    )
+
+
+def _whop(manager: TokenManager, **options: Any) -> WhopAuth:
+    assert isinstance(manager.client, OAuthClient)
+    return WhopAuth(manager.client, manager, secret_keys=[SESSION_KEY], **options)
+
+
+@cache
+def _cookie_policy() -> CookiePolicy:
+    return _whop(TokenManager(_client(), open_store("memory://")))._site.cookies
+
+
+def cookie(index: int) -> str:
+    """The ``Cookie`` header of user ``index``'s session."""
+    policy = _cookie_policy()
+    return f"{policy.session_cookie}={policy.codec.dumps_session(session_of(index))}"
+
+
+async def seed(manager: TokenManager, users: Iterable[int], *, concurrency: int = 1) -> None:
+    """Store a grant and a live server-side session for each user index."""
+    expires = time.time() + 86400
+
+    async def one(index: int) -> None:
+        token = Token(
+            access_token=f"bench-access-{index}",
+            expires_at=expires,
+            refresh_token=f"bench-refresh-{index}",
+        )
+        key = manager.key(user=user_id(index))
+        await manager.store.put(key, token)
+        await manager.sessions.create(session_of(index).session_id, key, lifetime=86400)
+
+    pending: set[asyncio.Task[None]] = set()
+    for index in users:
+        pending.add(asyncio.create_task(one(index)))
+        if len(pending) >= concurrency:
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    if pending:
+        await asyncio.gather(*pending)
+
+
+def manager_for(store_url: str) -> TokenManager:
+    return TokenManager(_client(), open_store(store_url, encryption_keys=[ENCRYPTION_KEY]))
+
+
+def build(variant: str, manager: TokenManager | None = None) -> Starlette:
+    """The app of ``variant``; the signed-in ones need ``manager``."""
+    api = _api_client()
+
+    async def bare(request: Request) -> Response:
+        answer = await api.get(API_URL, headers={"Authorization": FIXED_BEARER})
+        return PlainTextResponse(answer.text, status_code=answer.status_code)
+
     if variant == "bare":
-        return Starlette(routes=[Route("/whoami", _bare)]), ""
-    return _auth_app(db)
+        return Starlette(routes=[Route("/me", bare)])
+    assert manager is not None
+    whop = _whop(manager, http_client=_api_client())
+
+    async def helper(request: Request) -> Response:
+        answer = await user_http_client(request).get("/me")
+        return PlainTextResponse(answer.text, status_code=answer.status_code)
+
+    async def auth(request: Request) -> Response:
+        user = request.user
+        if not user.is_authenticated:
+            return PlainTextResponse("signed out", status_code=401)
+        answer = await api.get(API_URL, auth=manager.auth(user=user.id, tenant=user.tenant))
+        return PlainTextResponse(answer.text, status_code=answer.status_code)
+
+    endpoint = {"helper": helper, "auth": auth}[variant]
+    # /me first, as in the bare app: Starlette's route matching costs the same in both.
+    return Starlette(routes=[Route("/me", endpoint), *whop.routes], middleware=[whop.middleware])
+
+
+class Driver:
+    """Calls an ASGI app directly (no HTTP parsing, no transport): only the app's cost shows."""
+
+    def __init__(self, app: Starlette, path: str = "/me") -> None:
+        self.app = app
+        self._scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        }
+
+    async def get(self, cookie: str | None = None) -> int:
+        """One GET; returns the status (the body is read and dropped)."""
+        headers = [(b"host", b"127.0.0.1:8000"), (b"accept", b"*/*")]
+        if cookie:
+            headers.append((b"cookie", cookie.encode()))
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await self.app({**self._scope, "headers": headers}, receive, send)
+        return status
+
+
+@asynccontextmanager
+async def seeded_manager(store_url: str, users: Iterable[int]) -> AsyncIterator[TokenManager]:
+    manager = manager_for(store_url)
+    try:
+        await seed(manager, users)
+        yield manager
+    finally:
+        await manager.store.aclose()
 
 
 def _from_env() -> Starlette:
-    app, _ = build(os.environ["BENCH_VARIANT"], os.environ["BENCH_DB"])
-    return app
+    variant = os.environ["BENCH_VARIANT"]
+    if variant == "bare":
+        return build(variant)
+    return build(variant, manager_for(os.environ["BENCH_STORE"]))
 
 
 if "BENCH_VARIANT" in os.environ:

@@ -1,10 +1,18 @@
-"""Middleware overhead: an endpoint behind whop_oauth's middleware + session + store
-lookup, against the same endpoint with no auth.
+"""The signed-in request path: whop_oauth's middleware + a call to the provider's API as
+the user, against the same endpoint with no auth and a fixed ``Authorization`` header.
 
-    python -m bench.middleware_overhead [--requests 20000] [--rounds 5] [--seconds 10]
+    python -m bench.middleware_overhead [--requests 30000] [--rounds 7] [--seconds 5]
+        [--wrk-rounds 5] [--connections 16] [--only in-process|uvicorn]
 
-In-process (httpx.ASGITransport, alternating rounds) and under uvicorn with wrk on
-loopback (when Debian's wrk is installed: `apt-get install -y wrk`).
+Three apps (``bench/_middleware_app.py``), all calling the API through one
+``httpx.MockTransport``: ``bare`` (fixed header), ``helper`` (middleware, server-side
+session check, ``user_http_client``) and ``auth`` (middleware, ``manager.auth()`` on an
+app-owned client). The signed-in ones use a SQLite store and a token that needs no refresh.
+
+In-process: raw ASGI calls (no HTTP parsing), variants in alternating rounds, medians
+of the process's CPU time (so other load on a shared machine does not count).
+Under uvicorn (1 worker each) + wrk on loopback, alternating runs, medians; wrk is
+Debian's (``bash scripts/install-system-deps.sh --bench``).
 """
 
 from __future__ import annotations
@@ -14,105 +22,169 @@ import asyncio
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from . import _middleware_app
+from . import _middleware_app as apps
 from ._harness import alternate, free_port, machine_line, print_table
 
+NAMES = {
+    "bare": "bare endpoint, fixed header",
+    "helper": "middleware + user_http_client",
+    "auth": "middleware + manager.auth()",
+}
 
-async def in_process(requests: int, rounds: int, tmp: Path) -> None:
+
+async def in_process(requests: int, rounds: int, store_url: str) -> None:
     per_round = requests // rounds
-    variants = {}
-    clients = []
-    for variant in ("bare", "auth"):
-        app, cookie = _middleware_app.build(variant, str(tmp / "inproc.db"))
-        headers = {"cookie": cookie} if cookie else {}
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                   base_url=_middleware_app.ORIGIN, headers=headers)
-        clients.append(client)
+    async with apps.seeded_manager(store_url, [0]) as manager:
+        cookie = apps.cookie(0)
+        variants = {}
+        for variant in apps.VARIANTS:
+            driver = apps.Driver(apps.build(variant, manager))
+            sent = None if variant == "bare" else cookie
 
-        async def go(client: httpx.AsyncClient = client) -> None:
-            for _ in range(per_round):
-                response = await client.get("/whoami")
-                if response.text != _middleware_app.USER:
-                    raise RuntimeError(f"unexpected answer {response.status_code}")
+            async def go(driver: apps.Driver = driver, sent: str | None = sent) -> None:
+                for _ in range(per_round):
+                    if await driver.get(sent) != 200:
+                        raise RuntimeError("the benchmark app did not answer 200")
 
-        variants[f"{variant} app"] = go
-    for run in variants.values():
-        await run()
-    series = await alternate(variants, rounds=rounds)
-    print_table(f"in-process (ASGITransport): {requests} GETs in {rounds} rounds", series,
-                requests=per_round, floor="bare app")
-    for client in clients:
-        await client.aclose()
+            variants[NAMES[variant]] = go
+        for run in variants.values():  # warm-up: caches filled, code paths hot
+            await run()
+        series = await alternate(variants, rounds=rounds, clock=time.process_time)
+    print_table(
+        f"in-process (raw ASGI calls): {requests} GETs in {rounds} alternating rounds, "
+        "CPU time of this process, medians",
+        series,
+        requests=per_round,
+        floor=NAMES["bare"],
+    )
 
 
-def _wrk(url: str, cookie: str, seconds: int) -> tuple[float, float]:
-    """(requests/s, mean latency ms) from one wrk run."""
-    args = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", url]
+@dataclass
+class WrkRun:
+    rps: float
+    mean_ms: float
+    p50_ms: float
+    p99_ms: float
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    assert match is not None, text
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, cookie: str | None, seconds: int, connections: int) -> WrkRun:
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if cookie:
         args[1:1] = ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw failed requests:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    lat = re.search(r"Latency\s+([\d.]+)(us|ms|s)", out)
-    assert lat is not None
-    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[lat.group(2)]
-    return rps, float(lat.group(1)) * scale
+    mean = re.search(r"Latency\s+(\S+)", out)
+    p50 = re.search(r"50%\s+(\S+)", out)
+    p99 = re.search(r"99%\s+(\S+)", out)
+    assert mean is not None
+    assert p50 is not None
+    assert p99 is not None
+    return WrkRun(rps, _ms(mean.group(1)), _ms(p50.group(1)), _ms(p99.group(1)))
 
 
-def under_uvicorn(seconds: int, rounds: int, tmp: Path) -> None:
+@contextmanager
+def uvicorn(variant: str, store_url: str) -> Iterator[str]:
+    """A one-worker uvicorn serving ``variant``; yields the endpoint's URL."""
+    port = free_port()
+    env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_STORE": store_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench._middleware_app:app", "--port", str(port),
+         "--workers", "1", "--no-access-log", "--log-level", "warning"],
+        env=env,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/me"
+        for _ in range(200):
+            try:
+                httpx.get(url)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -> None:
     if shutil.which("wrk") is None:
-        print("\nuvicorn + wrk: skipped (install Debian's wrk: apt-get install -y wrk)")
+        print("\nuvicorn + wrk: skipped (run `bash scripts/install-system-deps.sh --bench`)")
         return
-    results: dict[str, list[tuple[float, float]]] = {"bare": [], "auth": []}
-    for variant in ("bare", "auth"):
-        port = free_port()
-        env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_DB": str(tmp / "uvicorn.db")}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench._middleware_app:app", "--port", str(port),
-             "--no-access-log", "--log-level", "warning"], env=env)
-        try:
-            url = f"http://127.0.0.1:{port}/whoami"
-            for _ in range(100):
-                try:
-                    httpx.get(url)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            _, cookie = _middleware_app.build(variant, str(tmp / "cookie.db"))
-            _wrk(url, cookie, 2)  # warm-up
-            for _ in range(rounds):
-                results[variant].append(_wrk(url, cookie, seconds))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-    bare = sorted(r[1] for r in results["bare"])[rounds // 2]
-    auth = sorted(r[1] for r in results["auth"])[rounds // 2]
-    bare_rps = sorted(r[0] for r in results["bare"])[rounds // 2]
-    auth_rps = sorted(r[0] for r in results["auth"])[rounds // 2]
-    print(f"\nuvicorn (1 worker) + wrk -c32, {rounds} x {seconds}s runs, medians")
-    print(f"  bare app   {bare_rps:>9.0f} req/s  mean latency {bare:.2f} ms")
-    print(f"  auth app   {auth_rps:>9.0f} req/s  mean latency {auth:.2f} ms")
-    print(f"  latency ratio auth/bare: {auth / bare:.2f}x")
+    cookie = apps.cookie(0)
+    runs: dict[str, list[WrkRun]] = {variant: [] for variant in apps.VARIANTS}
+    with ExitStack() as stack:
+        urls = {v: stack.enter_context(uvicorn(v, store_url)) for v in apps.VARIANTS}
+        sent = {v: None if v == "bare" else cookie for v in apps.VARIANTS}
+        for variant in apps.VARIANTS:
+            wrk(urls[variant], sent[variant], 2, connections)  # warm-up
+        names = list(apps.VARIANTS)
+        for i in range(rounds):
+            for variant in names[i % 3 :] + names[: i % 3]:
+                runs[variant].append(wrk(urls[variant], sent[variant], seconds, connections))
+
+    def median(variant: str, field: str) -> float:
+        return statistics.median(getattr(run, field) for run in runs[variant])
+
+    print(
+        f"\nuvicorn (1 worker, h11) + wrk -t1 -c{connections} on loopback: "
+        f"{rounds} alternating {seconds}s runs per variant, medians"
+    )
+    print(f"  {'variant':<34} {'req/s':>8} {'mean':>8} {'p50':>8} {'p99':>8} "
+          f"{'req/s ratio':>12} {'latency ratio':>14}")  # fmt: skip
+    for variant in apps.VARIANTS:
+        rps, mean = median(variant, "rps"), median(variant, "mean_ms")
+        p50, p99 = median(variant, "p50_ms"), median(variant, "p99_ms")
+        rps_ratio = median("bare", "rps") / rps
+        lat_ratio = mean / median("bare", "mean_ms")
+        print(f"  {NAMES[variant]:<34} {rps:>8.0f} {mean:>6.2f}ms {p50:>6.2f}ms {p99:>6.2f}ms "
+              f"{rps_ratio:>11.2f}x {lat_ratio:>13.2f}x")  # fmt: skip
+    print("  (req/s ratio = bare's throughput / this one's: > 1 means slower)")
 
 
-async def main(requests: int, rounds: int, seconds: int) -> None:
-    print(f"Middleware overhead — {machine_line()}")
+async def main(args: argparse.Namespace) -> None:
+    print(f"Signed-in request path overhead — {machine_line()}")
     with tempfile.TemporaryDirectory() as tmp:
-        await in_process(requests, rounds, Path(tmp))
-        await asyncio.to_thread(under_uvicorn, seconds, 3, Path(tmp))
+        store_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        if args.only in (None, "in-process"):
+            await in_process(args.requests, args.rounds, store_url)
+        if args.only in (None, "uvicorn"):
+            if args.only == "uvicorn":
+                async with apps.seeded_manager(store_url, [0]):
+                    pass
+            await asyncio.to_thread(
+                under_uvicorn, args.seconds, args.wrk_rounds, args.connections, store_url
+            )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
-    asyncio.run(main(args.requests, args.rounds, args.seconds))
+    parser.add_argument("--requests", type=int, default=30_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--wrk-rounds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--only", choices=["in-process", "uvicorn"])
+    asyncio.run(main(parser.parse_args()))
