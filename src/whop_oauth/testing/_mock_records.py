@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from .._scopes import split_scopes
+
 __all__ = [
     "Access",
     "AuthorizationRequest",
@@ -71,4 +73,4 @@ def digest(token: str) -> str:
 
 def parse_scope(value: str | None) -> tuple[str, ...]:
     """Space-separated scope string → ordered, de-duplicated tuple."""
-    return tuple(dict.fromkeys((value or "").split()))
+    return split_scopes(value or "")
