@@ -1,0 +1,249 @@
+"""`make mutation`: mutmut on the security-critical modules, one table, a gate.
+
+mutmut writes a ``mutants/`` tree into its working directory, so it never runs in
+the checkout: the files git knows (tracked and untracked-but-not-ignored, as they
+are in the working tree now) are copied to ``.mutation/<run>/`` (git-ignored) and
+mutmut runs there, one run per test selection. Afterwards each module gets a row:
+killed / total / score (every mutant counts: survived, no tests and timeouts are
+not killed), and the survivors that ``tests/mutation/survivors.txt`` does not
+explain. Exit status 1 when a module scores under 90 % or a survivor is unlisted.
+
+Only tests that run in the pytest process can see a mutant: tests that start
+worker processes or real servers import the unmutated install, so the slow,
+browser, redis and postgres markers and the soak/independent folders are left out.
+
+    python scripts/mutation.py                              # every module
+    python scripts/mutation.py --module whop_oauth._callback --max-children 1
+
+Inspect a run afterwards: ``cd .mutation/<run> && ../../.venv/bin/mutmut show <mutant>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+SURVIVORS = ROOT / "tests" / "mutation" / "survivors.txt"
+THRESHOLD = 90.0
+
+#: Test folders each group of modules is checked against (missing paths are skipped).
+SELECTIONS: dict[str, list[str]] = {
+    "client": ["tests/client", "tests/security", "tests/testing"],
+    "manager": ["tests/manager", "tests/stores", "tests/starlette", "tests/test_multi_tenant.py"],
+    "starlette": ["tests/starlette"],
+}
+
+#: The modules under test (issue 11) and the selection each runs with.
+MODULES: dict[str, str] = {
+    "whop_oauth._callback": "client",
+    "whop_oauth._token_response": "client",
+    "whop_oauth._id_token": "client",
+    "whop_oauth._manager": "manager",
+    "whop_oauth._manager_sessions": "manager",
+    "whop_oauth._manager_users": "manager",
+    "whop_oauth._user_auth": "manager",
+    "whop_oauth._session_registry": "manager",
+    "whop_oauth.stores._sessions": "manager",
+    "whop_oauth.stores._lease": "manager",
+    "whop_oauth.stores._crypto": "manager",
+    "whop_oauth.starlette._cookies": "starlette",
+}
+
+#: What no mutant can reach: other processes, real servers, a browser.
+EXCLUDED_MARKERS = "not slow and not browser and not redis and not postgres"
+EXCLUDED_DIRS = ["tests/soak", "tests/independent"]
+
+#: mutmut's exit codes that mean "a test failed on the mutant".
+KILLED_EXIT_CODES = {1, 3}
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    exit_codes: dict[str, int | None]
+    listed: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+
+    @property
+    def killed(self) -> int:
+        return sum(code in KILLED_EXIT_CODES for code in self.exit_codes.values())
+
+    @property
+    def total(self) -> int:
+        return len(self.exit_codes)
+
+    @property
+    def score(self) -> float:
+        return 100.0 * self.killed / self.total if self.total else 100.0
+
+
+def module_path(module: str) -> str:
+    return "src/" + module.replace(".", "/") + ".py"
+
+
+def git_files() -> list[str]:
+    """Tracked and untracked-but-not-ignored files that exist in the working tree."""
+    git = shutil.which("git") or "git"
+    out = subprocess.run(  # noqa: S603 - fixed arguments
+        [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    names = sorted({name for name in out.split("\0") if name})
+    return [name for name in names if (ROOT / name).is_file()]
+
+
+def copy_tree(dest: Path) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    for name in git_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+
+
+def toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+
+def mutmut_config(modules: list[str], selection: list[str]) -> str:
+    tests = [path for path in selection if (ROOT / path).exists()]
+    args = [*tests, "-m", EXCLUDED_MARKERS, "-p", "no:cacheprovider"]
+    args += [f"--ignore={path}" for path in EXCLUDED_DIRS]
+    return "\n".join(
+        [
+            "",
+            "[tool.mutmut]",
+            'source_paths = ["src"]',
+            f"only_mutate = {toml_list([module_path(m) for m in modules])}",
+            f"pytest_add_cli_args_test_selection = {toml_list(args)}",
+            'pytest_add_cli_args = ["-q"]',
+            # the work dir sits inside the checkout: keep mutmut away from its git state
+            "use_git_change_detection = false",
+            # a mutant that makes a lock wait forever uses no CPU: give up after 5x the tests' time
+            "timeout_multiplier = 5.0",
+            "",
+        ]
+    )
+
+
+def run_group(name: str, modules: list[str], max_children: int) -> Path:
+    """Copy the tree, configure mutmut for ``modules``, run it; the work dir."""
+    dest = WORK / name
+    copy_tree(dest)
+    with (dest / "pyproject.toml").open("a", encoding="utf-8") as config:
+        config.write(mutmut_config(modules, SELECTIONS[MODULES[modules[0]]]))
+    print(f"== mutmut on {', '.join(modules)} (in {dest.relative_to(ROOT)})", flush=True)
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
+    finished = subprocess.run(command, cwd=dest, check=False)  # noqa: S603 - fixed arguments
+    if finished.returncode != 0:
+        sys.exit(f"mutmut failed in {dest} (exit {finished.returncode}); its output is above")
+    return dest
+
+
+def load_result(dest: Path, module: str, listed: set[str]) -> ModuleResult:
+    meta = dest / "mutants" / (module_path(module) + ".meta")
+    codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    result = ModuleResult(module, codes)
+    for name, code in sorted(codes.items(), key=lambda item: natural(item[0])):
+        if code not in KILLED_EXIT_CODES:
+            (result.listed if name in listed else result.unlisted).append(name)
+    return result
+
+
+def natural(name: str) -> tuple[str, int]:
+    """``f__mutmut_2`` before ``f__mutmut_10``."""
+    stem, _, number = name.rpartition("_")
+    return (stem, int(number)) if number.isdigit() else (name, 0)
+
+
+def read_survivors() -> dict[str, str]:
+    """``<mutant name>  <reason>`` per line; ``#`` starts a comment."""
+    listed: dict[str, str] = {}
+    for line in SURVIVORS.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, reason = line.partition(" ")
+            if not reason.strip():
+                sys.exit(f"{SURVIVORS.relative_to(ROOT)}: {name} has no reason")
+            listed[name] = reason.strip()
+    return listed
+
+
+def status(code: int | None) -> str:
+    from mutmut.stats import status_by_exit_code
+
+    return str(status_by_exit_code[code])
+
+
+def report(results: list[ModuleResult], listed: dict[str, str]) -> bool:
+    width = max(len(r.module) for r in results)
+    print(f"\n{'module':<{width}}  killed / total   score  listed  unlisted")
+    for r in results:
+        print(
+            f"{r.module:<{width}}  {r.killed:>6} / {r.total:<5} {r.score:5.1f} %"
+            f"  {len(r.listed):>6}  {len(r.unlisted):>8}"
+        )
+    ok = True
+    for r in results:
+        if r.score < THRESHOLD:
+            ok = False
+            print(f"\nFAIL {r.module}: {r.score:.1f} % is under {THRESHOLD:.0f} %")
+        if r.unlisted:
+            ok = False
+            print(f"\nFAIL {r.module}: survivors not in {SURVIVORS.relative_to(ROOT)}:")
+            for name in r.unlisted:
+                print(f"    {name}  ({status(r.exit_codes[name])})")
+    seen = {name for r in results for name in r.exit_codes}
+    mine = tuple(r.module + "." for r in results)
+    killed = {n for r in results for n, c in r.exit_codes.items() if c in KILLED_EXIT_CODES}
+    stale = sorted(n for n in listed if n.startswith(mine) and (n not in seen or n in killed))
+    if stale:
+        print(f"\nnote: listed in {SURVIVORS.relative_to(ROOT)} but killed or gone (remove them):")
+        for name in stale:
+            print(f"    {name}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--module",
+        action="append",
+        choices=sorted(MODULES),
+        metavar="MODULE",
+        help=f"run only this module (repeatable); default: all of {', '.join(MODULES)}",
+    )
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    started = time.monotonic()
+    modules = args.module or list(MODULES)
+    listed = read_survivors()
+
+    groups: dict[str, list[str]] = {}
+    for module in modules:
+        groups.setdefault(MODULES[module], []).append(module)
+    results: list[ModuleResult] = []
+    for group, members in groups.items():
+        name = members[0] if args.module else group
+        dest = run_group(name, members, args.max_children)
+        results += [load_result(dest, module, set(listed)) for module in members]
+
+    ok = report(results, listed)
+    minutes, seconds = divmod(round(time.monotonic() - started), 60)
+    print(f"\nmake mutation: {minutes} min {seconds} s, {'passed' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
