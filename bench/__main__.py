@@ -12,6 +12,7 @@ import sys
 BENCHMARKS = [
     ("bench.bearer_overhead", []),
     ("bench.middleware_overhead", []),
+    ("bench.rss", []),
     ("bench.refresh_storm", []),
     ("bench.authlib_storm", []),
     ("bench.store", []),
