@@ -10,6 +10,9 @@ module says what it depends on, and the back-edge this test was written for
 cycle, so the package-wide cycle check counts runtime imports only; inside
 ``whop_oauth.starlette``, whose parts share a leaf ``Site``, no circle is allowed
 even through type-only imports.
+
+``importlib.import_module`` calls are not seen: the one in ``testing/__init__`` (lazy,
+within its own layer) names the same modules under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
