@@ -103,21 +103,27 @@ def git_files() -> list[str]:
     return [name for name in names if (ROOT / name).is_file()]
 
 
-def copy_tree(dest: Path) -> None:
+def copy_tree(dest: Path) -> list[str]:
+    """A fresh copy of the working tree's files in ``dest``; their names."""
     if dest.exists():
         shutil.rmtree(dest)
-    for name in git_files():
+    files = git_files()
+    for name in files:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
+    return files
 
 
 def toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(item) for item in items) + "]"
 
 
-def mutmut_config(modules: list[str], selection: list[str]) -> str:
+def mutmut_config(modules: list[str], selection: list[str], files: list[str]) -> str:
     tests = [path for path in selection if (ROOT / path).exists()]
+    # mutmut copies src/ and tests/ into mutants/, where the tests run; the rest of the
+    # tree (examples/, README.md...) is what some tests import or read.
+    rest = sorted({name.split("/")[0] for name in files} - {"src", "tests"})
     args = [*tests, "-m", EXCLUDED_MARKERS, "-p", "no:cacheprovider"]
     args += [f"--ignore={path}" for path in EXCLUDED_DIRS]
     return "\n".join(
@@ -125,6 +131,7 @@ def mutmut_config(modules: list[str], selection: list[str]) -> str:
             "",
             "[tool.mutmut]",
             'source_paths = ["src"]',
+            f"also_copy = {toml_list(rest)}",
             f"only_mutate = {toml_list([module_path(m) for m in modules])}",
             f"pytest_add_cli_args_test_selection = {toml_list(args)}",
             'pytest_add_cli_args = ["-q"]',
@@ -140,9 +147,9 @@ def mutmut_config(modules: list[str], selection: list[str]) -> str:
 def run_group(name: str, modules: list[str], max_children: int) -> Path:
     """Copy the tree, configure mutmut for ``modules``, run it; the work dir."""
     dest = WORK / name
-    copy_tree(dest)
+    files = copy_tree(dest)
     with (dest / "pyproject.toml").open("a", encoding="utf-8") as config:
-        config.write(mutmut_config(modules, SELECTIONS[MODULES[modules[0]]]))
+        config.write(mutmut_config(modules, SELECTIONS[MODULES[modules[0]]], files))
     print(f"== mutmut on {', '.join(modules)} (in {dest.relative_to(ROOT)})", flush=True)
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
     finished = subprocess.run(command, cwd=dest, check=False)  # noqa: S603 - fixed arguments
