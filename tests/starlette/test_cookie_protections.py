@@ -390,3 +390,44 @@ def test_a_deleting_cookie_header_expires_in_the_past(max_age: int) -> None:
         "n=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; "
         "SameSite=Lax; Secure"
     )
+
+
+def test_a_signature_older_than_max_age_is_refused_whatever_login_time_it_carries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A worker whose clock ran ahead wrote a login time in the future; the signature's own
+    # age still bounds the cookie.
+    now = time.time()
+    data = payload(iat=int(now) + 1000)
+    monkeypatch.setattr(time, "time", lambda: now - 100)
+    old_signature = sign(data, salt="whop_oauth.session")
+    old_flow = sign({"state": "x"}, salt="whop_oauth.flow")
+    monkeypatch.undo()
+    for codec in (CookieCodec([KEY_A]), CookieCodec([KEY_B, KEY_A])):  # current key, older key
+        assert codec.loads_session(old_signature, max_age=60) == (None, False)
+        assert codec.loads_session(old_signature, max_age=200)[0] is not None
+        assert codec.loads_flow(old_flow, max_age=60) is None
+
+
+def test_a_verified_value_is_not_verified_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = CookieCodec([KEY_B, KEY_A])
+    calls: list[str] = []
+    for name in ("_session_current", "_session"):
+        serializer = getattr(codec, name)
+        original = serializer.loads
+
+        def counted(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            calls.append(_name)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(serializer, "loads", counted)
+    session = SessionData.new("user_1", "biz_1")
+    old_value = CookieCodec([KEY_A]).dumps_session(session)
+    assert codec.loads_session(old_value, max_age=60) == (session, False)
+    assert calls == ["_session_current", "_session"]  # the current key, then every key
+    for _ in range(3):
+        assert codec.loads_session(old_value, max_age=60) == (session, False)
+    assert calls == ["_session_current", "_session"]  # remembered: no HMAC again
+    assert codec.loads_session("tampered" + old_value, max_age=60) == (None, False)
+    assert codec.loads_session("tampered" + old_value, max_age=60) == (None, False)
+    assert len(calls) == 6  # a refused value is never remembered
