@@ -1,7 +1,7 @@
 """The signed-in request path: whop_oauth's middleware + a call to the provider's API as
 the user, against the same endpoint with no auth and a fixed ``Authorization`` header.
 
-    python -m bench.middleware_overhead [--requests 30000] [--rounds 7] [--seconds 5]
+    python -m bench.middleware_overhead [--requests 30000] [--rounds 15] [--seconds 5]
         [--wrk-rounds 5] [--connections 16] [--only in-process|uvicorn]
 
 Three apps (``bench/_middleware_app.py``), all calling the API through one
@@ -77,6 +77,15 @@ class WrkRun:
     mean_ms: float
     p50_ms: float
     p99_ms: float
+    #: The server process's CPU time per request (user + system), from /proc.
+    cpu_us: float = float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, user + system (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -88,26 +97,35 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(url: str, cookie: str | None, seconds: int, connections: int) -> WrkRun:
+def wrk(
+    url: str, cookie: str | None, seconds: int, connections: int, server: int | None = None
+) -> WrkRun:
+    """One wrk run; with ``server`` (a pid), also that process's CPU time per request."""
     args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if cookie:
         args[1:1] = ["-H", f"Cookie: {cookie}"]
+    cpu_before = cpu_seconds(server) if server else 0.0
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(server) - cpu_before if server else float("nan")
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw failed requests:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     mean = re.search(r"Latency\s+(\S+)", out)
-    p50 = re.search(r"50%\s+(\S+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    # The distribution's own lines: "+/- Stdev" columns end in "%" too.
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
     assert mean is not None
     assert p50 is not None
     assert p99 is not None
-    return WrkRun(rps, _ms(mean.group(1)), _ms(p50.group(1)), _ms(p99.group(1)))
+    done = re.search(r"(\d+) requests in", out)
+    assert done is not None
+    per_request = cpu / int(done.group(1)) * 1e6
+    return WrkRun(rps, _ms(mean.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), per_request)
 
 
 @contextmanager
-def uvicorn(variant: str, store_url: str) -> Iterator[str]:
-    """A one-worker uvicorn serving ``variant``; yields the endpoint's URL."""
+def uvicorn(variant: str, store_url: str) -> Iterator[tuple[str, int]]:
+    """A one-worker uvicorn serving ``variant``; yields the endpoint's URL and its pid."""
     port = free_port()
     env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_STORE": store_url}
     proc = subprocess.Popen(
@@ -123,7 +141,7 @@ def uvicorn(variant: str, store_url: str) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -136,14 +154,15 @@ def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -
     cookie = apps.cookie(0)
     runs: dict[str, list[WrkRun]] = {variant: [] for variant in apps.VARIANTS}
     with ExitStack() as stack:
-        urls = {v: stack.enter_context(uvicorn(v, store_url)) for v in apps.VARIANTS}
+        servers = {v: stack.enter_context(uvicorn(v, store_url)) for v in apps.VARIANTS}
         sent = {v: None if v == "bare" else cookie for v in apps.VARIANTS}
         for variant in apps.VARIANTS:
-            wrk(urls[variant], sent[variant], 2, connections)  # warm-up
+            wrk(servers[variant][0], sent[variant], 2, connections)  # warm-up
         names = list(apps.VARIANTS)
         for i in range(rounds):
             for variant in names[i % 3 :] + names[: i % 3]:
-                runs[variant].append(wrk(urls[variant], sent[variant], seconds, connections))
+                url, pid = servers[variant]
+                runs[variant].append(wrk(url, sent[variant], seconds, connections, pid))
 
     def median(variant: str, field: str) -> float:
         return statistics.median(getattr(run, field) for run in runs[variant])
@@ -152,16 +171,21 @@ def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -
         f"\nuvicorn (1 worker, h11) + wrk -t1 -c{connections} on loopback: "
         f"{rounds} alternating {seconds}s runs per variant, medians"
     )
-    print(f"  {'variant':<34} {'req/s':>8} {'mean':>8} {'p50':>8} {'p99':>8} "
-          f"{'req/s ratio':>12} {'latency ratio':>14}")  # fmt: skip
+    print(f"  {'variant':<31} {'req/s':>6} {'mean':>8} {'p50':>8} {'p99':>8} "
+          f"{'1/req/s':>7} {'latency':>7} {'server CPU':>13} {'ratio':>6}")  # fmt: skip
     for variant in apps.VARIANTS:
         rps, mean = median(variant, "rps"), median(variant, "mean_ms")
         p50, p99 = median(variant, "p50_ms"), median(variant, "p99_ms")
+        cpu = median(variant, "cpu_us")
         rps_ratio = median("bare", "rps") / rps
         lat_ratio = mean / median("bare", "mean_ms")
-        print(f"  {NAMES[variant]:<34} {rps:>8.0f} {mean:>6.2f}ms {p50:>6.2f}ms {p99:>6.2f}ms "
-              f"{rps_ratio:>11.2f}x {lat_ratio:>13.2f}x")  # fmt: skip
-    print("  (req/s ratio = bare's throughput / this one's: > 1 means slower)")
+        cpu_ratio = cpu / median("bare", "cpu_us")
+        print(f"  {NAMES[variant]:<31} {rps:>6.0f} {mean:>6.2f}ms {p50:>6.2f}ms {p99:>6.2f}ms "
+              f"{rps_ratio:>6.2f}x {lat_ratio:>6.2f}x {cpu:>7.0f} µs/req "
+              f"{cpu_ratio:>5.2f}x")  # fmt: skip
+    print("  ratios to the bare endpoint; 1/req/s: its throughput over this one's (> 1: slower);")
+    print("  server CPU: the uvicorn process's CPU time per request, which other load on a")
+    print("  shared machine does not inflate (wall-clock figures there vary run to run)")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -182,7 +206,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=30_000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--wrk-rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
