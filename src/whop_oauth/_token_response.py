@@ -96,7 +96,8 @@ def _oauth_error(response: httpx.Response) -> tuple[str, str | None, str | None]
         params = dict(_CHALLENGE_PARAM.findall(challenge))
         if params.get("error"):
             description = params.get("error_description")
-            return params["error"][:100], description, params.get("error_uri")
+            cut = None if description is None else description[:_MAX_DESCRIPTION]
+            return params["error"][:100], cut, params.get("error_uri")
     return None
 
 

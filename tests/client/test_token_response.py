@@ -392,6 +392,15 @@ def test_a_bearer_challenge_names_the_error_description_and_uri(scheme: str) -> 
     assert error.response is reply
 
 
+def test_a_challenge_description_is_cut_at_500_characters_like_a_body_one() -> None:
+    challenge = f'Bearer error="invalid_token", error_description="{"d" * 499}TAIL"'
+
+    with pytest.raises(ProviderError) as caught:
+        raise_for_status(answer(401, None, **{"WWW-Authenticate": challenge}), "userinfo")
+
+    assert caught.value.error_description == "d" * 499 + "T"
+
+
 def test_a_challenge_error_code_is_cut_at_100_characters() -> None:
     reply = answer(401, None, **{"WWW-Authenticate": f'Bearer error="{"e" * 150}"'})
 
