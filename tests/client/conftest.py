@@ -11,9 +11,9 @@ import respx
 from client_support import CLIENT_ID, ISSUER, METADATA, REDIRECT_URI
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from no_sleep import sleeps
 
 from whop_oauth import OAuthClient
-from whop_oauth import _http as http_module
 
 
 @pytest.fixture(scope="session")
@@ -54,18 +54,6 @@ def router() -> Iterator[respx.MockRouter]:
         yield mock
 
 
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retry waits are recorded, not slept, so retry tests stay fast."""
-    recorded: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(http_module, "_sleep", fake_sleep)
-    return recorded
-
-
 @pytest.fixture
 async def make_client() -> AsyncIterator[Callable[..., OAuthClient]]:
     """Build OAuthClients for the fake provider; all are closed after the test."""
@@ -85,3 +73,6 @@ async def make_client() -> AsyncIterator[Callable[..., OAuthClient]]:
     yield make
     for client in made:
         await client.aclose()
+
+
+__all__ = ["jwks", "make_client", "make_id_token", "router", "signing_key", "sleeps"]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
-import httpx
 import pytest
 from independent_support import OidcServer, StormWorkers, run_oidc_server
-from redis_server import flush, run_redis_server
-
-from whop_oauth import generate_encryption_key
+from provider_fixtures import http
+from store_fixtures import keys, shared_url
 
 
 def _server(ttl: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
@@ -32,33 +29,6 @@ def oidc_5s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcServer]:
     yield from _server(5, tmp_path_factory)
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with run_redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
-
-
-@pytest.fixture
-def shared_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store several processes can share: a SQLite file, or the session's Redis (emptied)."""
-    if backend == "redis":
-        url = str(request.getfixturevalue("redis_server"))
-        flush(url)
-        return url
-    return f"sqlite:///{tmp_path}/tokens.db"
-
-
-@pytest.fixture
-def keys() -> list[str]:
-    return [generate_encryption_key()]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
 @pytest.fixture
 def workers() -> Iterator[list[StormWorkers]]:
     """Worker process groups started by a test, killed at its end whatever happened."""
@@ -66,3 +36,6 @@ def workers() -> Iterator[list[StormWorkers]]:
     yield started
     for group in started:
         group.kill_all()
+
+
+__all__ = ["http", "keys", "oidc_5s", "oidc_10s", "shared_url", "workers"]

@@ -6,24 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from postgres_server import PostgresServer, run_postgres_server
-from redis_server import flush, run_redis_server
+from postgres_server import PostgresServer
+from redis_server import flush
 from soak_harness import ACCESS_TOKEN_TTL, GRANTS
 from soak_mock import ObservedWhop
 
 from whop_oauth.testing import MockUser
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with run_redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    with run_postgres_server() as server:
-        yield server
 
 
 @pytest.fixture

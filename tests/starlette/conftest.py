@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from redis_server import flush, run_redis_server
+from redis_server import flush
 from starlette_support import Env, make_env
 
 from whop_oauth import generate_encryption_key, open_store
@@ -35,9 +35,7 @@ async def env(mock: MockWhop, http: httpx.AsyncClient) -> AsyncIterator[Env]:
 
 
 @pytest.fixture
-def env_factory(
-    mock: MockWhop, http: httpx.AsyncClient
-) -> Callable[..., Env]:
+def env_factory(mock: MockWhop, http: httpx.AsyncClient) -> Callable[..., Env]:
     def factory(**options: Any) -> Env:
         return make_env(mock, http, **options)
 
@@ -48,12 +46,6 @@ def env_factory(
 async def browser(env: Env) -> AsyncIterator[httpx.AsyncClient]:
     async with env.browser() as client:
         yield client
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with run_redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])

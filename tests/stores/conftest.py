@@ -1,21 +1,11 @@
-"""Fixtures for the store tests: real redis-server and PostgreSQL servers, stores of every
-backend (tests/support/store_fixtures.py), a provider (tests/support/provider_fixtures.py)."""
+"""Fixtures for the store tests: stores of every backend (tests/support/store_fixtures.py;
+the session's Redis and PostgreSQL come from tests/conftest.py), a MockWhop in-process or on
+a loopback port (tests/support/provider_fixtures.py)."""
 
 from __future__ import annotations
 
 from provider_fixtures import client, http, mock, mock_http, provider
-from store_fixtures import (
-    keys,
-    open_stores,
-    postgres_server,
-    postgres_url,
-    redis_server,
-    redis_url,
-    shared_url,
-    store,
-    store_url,
-    workers,
-)
+from store_fixtures import keys, open_stores, shared_url, store, store_url, workers
 
 __all__ = [
     "client",
@@ -24,11 +14,7 @@ __all__ = [
     "mock",
     "mock_http",
     "open_stores",
-    "postgres_server",
-    "postgres_url",
     "provider",
-    "redis_server",
-    "redis_url",
     "shared_url",
     "store",
     "store_url",
