@@ -3,38 +3,24 @@ rotated it, so a dropped answer is a lost grant at a provider with reuse detecti
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from app_driver import USER, expired, make_client, sign_in
-from starlette.types import Message, Receive, Scope, Send
 
 from whop_oauth import IdTokenError, Token, TokenKey, TokenManager, TokenStoreError
 from whop_oauth.stores import MemoryTokenStore, StoredToken
 from whop_oauth.testing import MockWhop
 
 
-@pytest.fixture
-def mock() -> MockWhop:  # type: ignore[override]
-    return MockWhop()
-
-
-@pytest.fixture
-async def http(mock: MockWhop) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=mock.transport()) as client:
-        yield client
-
-
 async def test_a_refresh_whose_id_token_keys_cannot_be_fetched_still_keeps_the_rotation(
-    mock: MockWhop, http: httpx.AsyncClient
+    mock: MockWhop, mock_http: httpx.AsyncClient
 ) -> None:
-    signed_in = await sign_in(make_client(mock.issuer, http), http)
+    signed_in = await sign_in(make_client(mock.issuer, mock_http), mock_http)
     # A new worker: its JWKS cache is cold, and the JWKS endpoint is down.
-    client = make_client(mock.issuer, http, max_retries=0)
+    client = make_client(mock.issuer, mock_http, max_retries=0)
     manager = TokenManager(client, MemoryTokenStore())
     await manager.save(expired(signed_in), user=USER)
     mock.fail_next("jwks", 503, times=5)
@@ -50,11 +36,11 @@ async def test_a_refresh_whose_id_token_keys_cannot_be_fetched_still_keeps_the_r
 
 
 async def test_a_refresh_answer_slower_than_half_the_lease_is_awaited_and_stored(
-    mock: MockWhop, http: httpx.AsyncClient
+    mock: MockWhop, mock_http: httpx.AsyncClient
 ) -> None:
-    client = make_client(mock.issuer, http, max_retries=0, timeout=2.0, deadline=2.0)
+    client = make_client(mock.issuer, mock_http, max_retries=0, timeout=2.0, deadline=2.0)
     manager = TokenManager(client, MemoryTokenStore(), lock_lease=3.0)
-    signed_in = await sign_in(client, http)
+    signed_in = await sign_in(client, mock_http)
     await manager.save(expired(signed_in), user=USER)
     mock.delay_next("token", 1.7)  # within the request's deadline, past half the lease
 
@@ -91,52 +77,15 @@ async def test_a_refresh_id_token_failing_its_time_checks_keeps_the_rotation() -
         assert again.refresh_token != fresh.refresh_token
 
 
-class ForeignIdToken:
-    """Wraps the mock: each refresh answer's id_token names another user."""
-
-    def __init__(self, mock: MockWhop) -> None:
-        self.mock = mock
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/oauth/token":
-            await self.mock(scope, receive, send)
-            return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-
-        async def replay() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        answer: list[Message] = []
-
-        async def keep(message: Message) -> None:
-            answer.append(message)
-
-        await self.mock(scope, replay, keep)
-        start, *chunks = answer
-        payload = json.loads(b"".join(c.get("body", b"") for c in chunks))
-        if b"grant_type=refresh_token" in body:
-            claims = {**self.mock.id_token_claims(), "sub": "user_someone_else"}
-            payload["id_token"] = self.mock.sign_id_token(claims)
-        data = json.dumps(payload).encode()
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(data)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
-
-
 async def test_a_refresh_answered_for_another_user_ends_the_grant_and_revokes_it() -> None:
     mock = MockWhop()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(ForeignIdToken(mock))) as http:
+    async with httpx.AsyncClient(transport=mock.transport()) as http:
         client = make_client(mock.issuer, http, max_retries=0)
         store = MemoryTokenStore()
         manager = TokenManager(client, store)
         signed_in = await sign_in(client, http)
         await manager.save(expired(signed_in), user=USER)
+        mock.override_id_token_claims(sub="user_someone_else")  # the refresh answer's id_token
 
         with pytest.raises(IdTokenError, match="another user") as caught:
             await manager.get_token(user=USER)
@@ -160,12 +109,12 @@ class FlakyPuts(MemoryTokenStore):
 
 
 async def test_a_store_blip_on_the_write_after_a_refresh_is_retried_not_dropped(
-    mock: MockWhop, http: httpx.AsyncClient
+    mock: MockWhop, mock_http: httpx.AsyncClient
 ) -> None:
-    client = make_client(mock.issuer, http, max_retries=0)
+    client = make_client(mock.issuer, mock_http, max_retries=0)
     store = FlakyPuts()
     manager = TokenManager(client, store)
-    signed_in = await sign_in(client, http)
+    signed_in = await sign_in(client, mock_http)
     await manager.save(expired(signed_in), user=USER)
     store.failures = 2
 

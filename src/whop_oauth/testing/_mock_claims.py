@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ._mock_keys import SigningKeys
@@ -84,6 +84,7 @@ def token_response(
     now: int,
     ttl: int,
     company_echo: Collection[str] = (),
+    id_token_overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A fresh token response: JWT access token, opaque refresh token, id_token if openid.
 
@@ -113,6 +114,7 @@ def token_response(
         )
         if grant.company_id is not None and "id_token" in company_echo:
             claims["company_id"] = grant.company_id
+        claims.update(id_token_overrides or {})
         body["id_token"] = keys.sign(claims)
     return body
 

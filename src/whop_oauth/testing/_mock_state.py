@@ -75,6 +75,8 @@ class ProviderState:
         self.users = dict(users)
         self.current_user = next(iter(self.users))
         self.denials: list[tuple[str, str]] = []
+        #: Claims put in every id_token issued (``MockWhop.override_id_token_claims``).
+        self.id_token_overrides: dict[str, Any] = {}
         self._ttl = (access_ttl, refresh_ttl, code_ttl)
         self._codes: dict[str, Code] = {}
         self._grants: dict[str, Grant] = {}
@@ -204,8 +206,16 @@ class ProviderState:
         now = self.clock()
         user = self.users[grant.user_id]
         body = token_response(
-            self.keys, self.issuer, grant, user, scope, nonce=nonce, now=int(now), ttl=access_ttl,
+            self.keys,
+            self.issuer,
+            grant,
+            user,
+            scope,
+            nonce=nonce,
+            now=int(now),
+            ttl=access_ttl,
             company_echo=self.company_echo,
+            id_token_overrides=self.id_token_overrides,
         )
         access = Access(grant.grant_id, scope, int(now), now + access_ttl)
         self._access[digest(body["access_token"])] = access

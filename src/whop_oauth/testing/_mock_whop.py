@@ -184,6 +184,12 @@ class MockWhop(FaultControls):
         with self._state.lock:
             self._state.denials.append((error, description))
 
+    def override_id_token_claims(self, **claims: Any) -> None:
+        """Put ``claims`` in every id_token issued from now on, e.g. ``sub="user_other"``
+        for a provider that answers for another user; with no claims, stop."""
+        with self._state.lock:
+            self._state.id_token_overrides = dict(claims)
+
     def expire_access_tokens(self) -> None:
         """Expire every access token issued so far (their JWT ``exp`` is left as it was)."""
         self._state.expire_access_tokens()

@@ -1,5 +1,6 @@
-"""Requests the mock loses or holds before doing any work (``drop_next``, ``hold_next``):
-nothing is consumed, so the same grant works afterwards."""
+"""Steering the mock beyond canned errors: requests it loses or holds before doing any
+work (``drop_next``, ``hold_next``; nothing is consumed, so the same grant works
+afterwards), and id_tokens that say something else (``override_id_token_claims``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 
 import httpx
 import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from mock_support import Flow
 
 from whop_oauth.testing import MockWhop
@@ -70,3 +73,19 @@ def test_drop_and_hold_take_known_endpoints_and_ways_only(mock_whop: MockWhop) -
         mock_whop.drop_next("token", "vanish")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown endpoint"):
         mock_whop.hold_next("tokens", 1)
+
+
+async def test_overridden_id_token_claims_are_signed_into_every_answer_until_cleared(
+    mock_whop: MockWhop, flow: Flow
+) -> None:
+    keys = KeySet.import_key_set(mock_whop.jwks())
+    tokens = await flow.sign_in()
+    mock_whop.override_id_token_claims(sub="user_someone_else", acr="1")
+    refreshed = (await flow.refresh(tokens["refresh_token"])).json()
+    claims = jwt.decode(refreshed["id_token"], keys, algorithms=["ES256"]).claims
+    assert (claims["sub"], claims["acr"], claims["aud"]) == ("user_someone_else", "1", "app_mock")
+    mock_whop.override_id_token_claims()
+    again = (await flow.refresh(refreshed["refresh_token"])).json()
+    claims = jwt.decode(again["id_token"], keys, algorithms=["ES256"]).claims
+    assert claims["sub"] == "user_mock1"
+    assert "acr" not in claims
