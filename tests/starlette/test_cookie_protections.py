@@ -431,3 +431,19 @@ def test_a_verified_value_is_not_verified_again(monkeypatch: pytest.MonkeyPatch)
     assert codec.loads_session("tampered" + old_value, max_age=60) == (None, False)
     assert codec.loads_session("tampered" + old_value, max_age=60) == (None, False)
     assert len(calls) == 6  # a refused value is never remembered
+
+
+def test_a_session_is_good_up_to_max_age_inclusive_cached_or_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signed_in = 1_800_000_000.0
+    monkeypatch.setattr(time, "time", lambda: signed_in)
+    codec = CookieCodec([KEY_A])
+    session = SessionData.new("user_1", "biz_1")
+    value = codec.dumps_session(session)
+    monkeypatch.setattr(time, "time", lambda: signed_in + 60)
+    assert codec.loads_session(value, max_age=60) == (session, True)  # verified
+    assert codec.loads_session(value, max_age=60) == (session, True)  # remembered
+    assert CookieCodec([KEY_A]).loads_session(value, max_age=59) == (None, False)
+    monkeypatch.setattr(time, "time", lambda: signed_in + 60.5)
+    assert codec.loads_session(value, max_age=60) == (None, False)

@@ -230,3 +230,13 @@ def test_the_repr_counts_keys_and_shows_none() -> None:
     other = generate_encryption_key()
     text = repr(TokenCipher([KEY, other, KEY]))
     assert text == "<TokenCipher keys=3>"
+
+
+def test_a_row_key_with_non_ascii_parts_is_bound_like_any_other() -> None:
+    cipher = TokenCipher([KEY])
+    accented = TokenKey("bïz_1", "josé", "https://api.whop.com", "app_ü")
+    blob = cipher.encrypt(accented, GOLDEN_TOKEN, version=2)
+    assert cipher.decrypt(accented, blob, version=2) == GOLDEN_TOKEN
+    lookalike = TokenKey("biz_1", "jose", "https://api.whop.com", "app_u")
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        cipher.decrypt(lookalike, blob, version=2)

@@ -276,3 +276,45 @@ async def test_a_claim_sweeps_spent_flows_when_due() -> None:
     store._next_sweep = 0.0
     assert await store.claim_flow("f2", time.time() + 600) is True
     assert set(store._spent_flows) == {"f1", "f2"}
+
+
+async def test_a_window_under_a_second_still_remembers() -> None:
+    sessions, store, clock = registry(ttl=0.5)
+    record = await sessions.create("sid-1", ALICE, lifetime=3600)
+    assert await sessions.get("sid-1") == record
+    assert store.reads == 0
+    clock.now += 0.5
+    assert sessions.peek("sid-1") is MISS
+
+
+async def test_an_entry_remembered_again_moves_to_the_newest_place() -> None:
+    sessions, _, _ = registry(size=3)
+    await sessions.create("s1", ALICE, lifetime=3600)
+    await sessions.create("s2", ALICE, lifetime=3600)
+    await sessions.end("s1")  # s1 is now newer than s2
+    await sessions.create("s3", ALICE, lifetime=3600)
+    await sessions.create("s4", ALICE, lifetime=3600)  # full: the oldest, s2, goes
+    assert sessions.peek("s2") is MISS
+    assert sessions.peek("s1") is None
+
+
+async def test_without_a_window_live_sessions_never_push_ended_ones_out() -> None:
+    sessions, store, _ = registry(ttl=0, size=2)
+    await sessions.create("ended", ALICE, lifetime=3600)
+    await sessions.end("ended")
+    for n in range(3):
+        await sessions.create(f"live-{n}", ALICE, lifetime=3600)
+    reads = store.reads
+    assert await sessions.get("ended") is None
+    assert store.reads == reads  # still remembered as ended: no read
+
+
+async def test_a_flow_claim_is_refused_at_its_expiry_and_free_again_at_the_end_of_a_claim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = MemoryTokenStore()
+    monkeypatch.setattr(time, "time", lambda: 5000.0)
+    assert await store.claim_flow("f1", 5000.0) is False  # its lifetime ends now
+    store._spent_flows["f2"] = 5000.0  # a claim that ends now
+    assert await store.claim_flow("f2", 5600.0) is True
+    assert await store.claim_flow("f2", 5600.0) is False
