@@ -28,7 +28,7 @@ def short_mock() -> MockWhop:
 
 @pytest.fixture
 async def short_http(short_mock: MockWhop) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=short_mock)) as http:
+    async with httpx.AsyncClient(transport=short_mock.transport()) as http:
         yield http
 
 
