@@ -138,31 +138,48 @@ def test_the_openid_scope_alone_says_the_provider_issues_id_tokens() -> None:
 
 
 def test_a_document_for_another_issuer_is_refused() -> None:
-    with pytest.raises(DiscoveryError, match="expected"):
+    with pytest.raises(DiscoveryError) as caught:
         ProviderMetadata.from_document(
             document("https://evil.example"), expected_issuer="https://api.whop.com"
         )
+    assert str(caught.value) == (
+        "the metadata document is for issuer 'https://evil.example', "
+        "expected 'https://api.whop.com'"
+    )
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        [],
-        {"authorization_endpoint": "https://x/a", "token_endpoint": "https://x/t"},
-        {"issuer": "https://x", "token_endpoint": "https://x/t"},
-        {**document("https://x"), "authorization_response_iss_parameter_supported": "yes"},
-        {**document("https://x"), "scopes_supported": "openid"},
-        {**document("https://x"), "jwks_uri": 42},
-    ],
-    ids=[
-        "not-an-object",
-        "no-issuer",
-        "no-authorize",
-        "iss-flag-not-bool",
-        "scopes-not-list",
-        "jwks-not-string",
+        pytest.param([], "not a JSON object", id="not-an-object"),
+        pytest.param(
+            {"authorization_endpoint": "https://x/a", "token_endpoint": "https://x/t"},
+            "has no issuer",
+            id="no-issuer",
+        ),
+        pytest.param(
+            {"issuer": "https://x", "token_endpoint": "https://x/t"},
+            "lacks authorization or token endpoint",
+            id="no-authorize",
+        ),
+        pytest.param(
+            {**document("https://x"), "authorization_response_iss_parameter_supported": "yes"},
+            "authorization_response_iss_parameter_supported is not a bool",
+            id="iss-flag-not-bool",
+        ),
+        pytest.param(
+            {**document("https://x"), "scopes_supported": "openid"},
+            "not a list of strings",
+            id="scopes-not-list",
+        ),
+        pytest.param(
+            {**document("https://x"), "jwks_uri": 42},
+            "'jwks_uri' is not a string",
+            id="jwks-not-string",
+        ),
     ],
 )
-def test_unusable_documents_raise_discovery_error(bad: object) -> None:
-    with pytest.raises(DiscoveryError):
+def test_unusable_documents_raise_discovery_error(bad: object, message: str) -> None:
+    with pytest.raises(DiscoveryError) as caught:
         ProviderMetadata.from_document(bad)  # type: ignore[arg-type]
+    assert message in str(caught.value)
