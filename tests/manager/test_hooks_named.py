@@ -31,7 +31,14 @@ def test_a_hook_with_a_wrong_signature_is_refused_by_slot_and_name() -> None:
 def test_hooks_that_take_the_arguments_are_accepted() -> None:
     async def on_refresh(key: object, info: object) -> None: ...
 
-    RefreshHooks(on_refresh=on_refresh, on_grant_deleted=lambda *args: None)
+    def on_grant_deleted(*args: object) -> None: ...
+
+    hooks = RefreshHooks(on_refresh=on_refresh, on_grant_deleted=on_grant_deleted)
+    assert (hooks.on_refresh, hooks.on_refresh_failed, hooks.on_grant_deleted) == (
+        on_refresh,
+        None,
+        on_grant_deleted,
+    )
     with pytest.raises(ConfigurationError, match="on_grant_deleted must be a function"):
         RefreshHooks(on_grant_deleted="audit")  # type: ignore[arg-type]
 
