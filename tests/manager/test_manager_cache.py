@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 from app_driver import USER, sign_in
@@ -90,19 +88,3 @@ async def test_a_new_sign_in_replaces_the_cached_token(
     new = await sign_in(client, mock_http)
     await manager.save(new, user=USER)
     assert await manager.access_token(user=USER) == new.access_token
-
-
-async def test_another_processs_sign_out_is_seen_once_the_cache_ttl_has_passed(
-    client: OAuthClient, mock_http: httpx.AsyncClient, store: CountingStore
-) -> None:
-    this_process = TokenManager(client, store, cache_ttl=0.2)
-    other_process = TokenManager(client, store)
-    grant = await sign_in(client, mock_http)
-    await this_process.save(grant, user=USER)
-    assert await this_process.access_token(user=USER) == grant.access_token
-    await other_process.sign_out(user=USER)
-    # Within the TTL the cached token is still served: the price of skipping the store.
-    assert await this_process.access_token(user=USER) == grant.access_token
-    await asyncio.sleep(0.25)
-    with pytest.raises(NoGrantError):
-        await this_process.access_token(user=USER)
