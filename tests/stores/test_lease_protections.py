@@ -32,6 +32,7 @@ class Recording:
         self.acquire_delay = 0.0
         self.acquire_error: Exception | None = None
         self.renew_errors: list[Exception] = []
+        self.renew_delay = 0.0
         self.release_error: Exception | None = None
 
     async def acquire_lease(self, key: TokenKey, holder: str, lease: float) -> int:
@@ -44,6 +45,7 @@ class Recording:
 
     async def renew_lease(self, key: TokenKey, holder: str, lease: float) -> bool:
         self.renewals += 1
+        await asyncio.sleep(self.renew_delay)
         if self.renew_errors:
             raise self.renew_errors.pop(0)
         return await self.inner.renew_lease(key, holder, lease)
@@ -285,8 +287,9 @@ async def test_a_lost_lease_is_logged_once_and_renewals_stop(
             await backend.inner.release_lease(key(), backend.holders[0])  # taken from it
             await asyncio.sleep(0.3)
             assert backend.renewals == 1  # the first renewal found it gone: no more
-            with pytest.raises(LockLost, match="lost while its holder was working"):
+            with pytest.raises(LockLost) as caught:
                 await lease.reserve(0.05)
+            assert str(caught.value) == "the refresh lock was lost while its holder was working"
     lines = [(r.levelno, r.getMessage()) for r in caplog.records]
     assert (logging.WARNING, "a refresh lock expired while its holder was still working") in lines
     assert not any(backend.holders[0] in text for _, text in lines)
@@ -314,6 +317,16 @@ async def test_reserve_refuses_a_deadline_equal_to_the_lease() -> None:
         with pytest.raises(ConfigurationError) as caught:
             await lease.reserve(0.5)
     assert str(caught.value) == "a lease of 0.5 s cannot cover a 0.5 s deadline"
+
+
+async def test_reserve_refuses_when_the_renewal_took_most_of_the_lease() -> None:
+    backend = Recording()
+    backend.renew_delay = 0.3
+    async with LeaseLock(backend, key(), lease=0.5, timeout=1) as lease:
+        with pytest.raises(LockLost) as caught:
+            await lease.reserve(0.3)  # 0.5 s from when it was asked: 0.2 s left
+        await lease.reserve(0.1)  # what is left covers this one
+    assert str(caught.value) == "the refresh lock has too little time left for the request"
 
 
 async def test_reserve_grants_a_deadline_just_under_the_lease() -> None:

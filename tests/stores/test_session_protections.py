@@ -318,3 +318,39 @@ async def test_a_flow_claim_is_refused_at_its_expiry_and_free_again_at_the_end_o
     store._spent_flows["f2"] = 5000.0  # a claim that ends now
     assert await store.claim_flow("f2", 5600.0) is True
     assert await store.claim_flow("f2", 5600.0) is False
+
+
+async def test_by_default_10000_sessions_are_remembered_for_5_seconds() -> None:
+    sessions = SessionRegistry(MemoryTokenStore())
+    clock = Clock()
+    sessions._clock = clock
+    for n in range(10_000):
+        await sessions.create(f"s{n}", ALICE, lifetime=3600)
+    assert sessions.peek("s0") != MISS
+    await sessions.create("one more", ALICE, lifetime=3600)
+    assert sessions.peek("s0") is MISS
+    assert sessions.peek("s1") != MISS
+    clock.now += 4.99
+    assert sessions.peek("s1") != MISS
+    clock.now += 0.01
+    assert sessions.peek("s1") is MISS
+
+
+async def test_a_sweep_judges_expiry_at_the_time_it_is_given() -> None:
+    store = MemoryTokenStore()
+    await store.create_session("hour", make_record(lifetime=3600))
+    store._spent_flows["flow"] = 9000.0
+    assert store._sweep_sessions(time.time() + 60, force=True) == 0
+    assert store._sweep_sessions(time.time() + 7200, force=True) == 1  # gone by then
+    assert store._session_rows == {}
+    store._spent_flows = {"ends": 9000.0, "later": 9000.5}
+    store._sweep_sessions(9000.0, force=True)
+    assert set(store._spent_flows) == {"later"}  # a claim ending now is over
+
+
+async def test_a_sweep_is_due_exactly_a_minute_after_the_last() -> None:
+    store = MemoryTokenStore()
+    await store.create_session("dead", SessionRecord(ALICE, 0.0, 1.0))
+    store._next_sweep = 1060.0  # as a sweep at 1000.0 leaves it
+    assert store._sweep_sessions(1059.9) == 0
+    assert store._sweep_sessions(1060.0) == 1
