@@ -14,6 +14,10 @@ browser, redis and postgres markers and the soak/independent folders are left ou
 
     python scripts/mutation.py                              # every module
     python scripts/mutation.py --module whop_oauth._callback --max-children 1
+    python scripts/mutation.py --module whop_oauth._callback --again   # survivors only
+
+``--again`` reuses the last run's work dir and reruns only what it left alive, with
+the tests as they are now: quick while writing tests; a plain run rechecks everything.
 
 Inspect a run afterwards: ``cd .mutation/<run> && ../../.venv/bin/mutmut show <mutant>``.
 """
@@ -103,9 +107,9 @@ def git_files() -> list[str]:
     return [name for name in names if (ROOT / name).is_file()]
 
 
-def copy_tree(dest: Path) -> list[str]:
-    """A fresh copy of the working tree's files in ``dest``; their names."""
-    if dest.exists():
+def copy_tree(dest: Path, *, keep: bool = False) -> list[str]:
+    """A copy of the working tree's files in ``dest`` (fresh unless ``keep``); their names."""
+    if dest.exists() and not keep:
         shutil.rmtree(dest)
     files = git_files()
     for name in files:
@@ -144,14 +148,35 @@ def mutmut_config(modules: list[str], selection: list[str], files: list[str]) ->
     )
 
 
-def run_group(name: str, modules: list[str], max_children: int) -> Path:
-    """Copy the tree, configure mutmut for ``modules``, run it; the work dir."""
+def not_killed(dest: Path, modules: list[str]) -> list[str] | None:
+    """The mutants a previous run in ``dest`` left alive; None if it has no results."""
+    names: list[str] = []
+    for module in modules:
+        meta = dest / "mutants" / (module_path(module) + ".meta")
+        if not meta.exists():
+            return None
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        names += [name for name, code in codes.items() if code not in KILLED_EXIT_CODES]
+    return names
+
+
+def run_group(name: str, modules: list[str], max_children: int, *, again: bool) -> Path:
+    """Copy the tree, configure mutmut for ``modules``, run it; the work dir.
+
+    ``again``: only the mutants the last run here left alive, against today's tests.
+    """
     dest = WORK / name
-    files = copy_tree(dest)
+    rerun = not_killed(dest, modules) if again else None
+    files = copy_tree(dest, keep=rerun is not None)
     with (dest / "pyproject.toml").open("a", encoding="utf-8") as config:
         config.write(mutmut_config(modules, SELECTIONS[MODULES[modules[0]]], files))
     print(f"== mutmut on {', '.join(modules)} (in {dest.relative_to(ROOT)})", flush=True)
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
+    if rerun is not None:
+        print(f"   again: {len(rerun)} mutants not killed last time", flush=True)
+        if not rerun:
+            return dest
+        command += rerun
     finished = subprocess.run(command, cwd=dest, check=False)  # noqa: S603 - fixed arguments
     if finished.returncode != 0:
         sys.exit(f"mutmut failed in {dest} (exit {finished.returncode}); its output is above")
@@ -232,6 +257,12 @@ def main() -> int:
         help=f"run only this module (repeatable); default: all of {', '.join(MODULES)}",
     )
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="rerun only the mutants the last run left alive, with the current tests "
+        "(quick while killing survivors; a plain run rechecks everything)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     modules = args.module or list(MODULES)
@@ -243,7 +274,7 @@ def main() -> int:
     results: list[ModuleResult] = []
     for group, members in groups.items():
         name = members[0] if args.module else group
-        dest = run_group(name, members, args.max_children)
+        dest = run_group(name, members, args.max_children, again=args.again)
         results += [load_result(dest, module, set(listed)) for module in members]
 
     ok = report(results, listed)
