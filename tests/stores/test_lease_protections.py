@@ -142,7 +142,7 @@ async def test_a_waiter_in_another_process_polls_with_a_capped_backoff() -> None
         backend.acquires = 0
         started = time.monotonic()
         with pytest.raises(LockTimeout):
-            async with LeaseLock(backend, key(), lease=5, timeout=1.0):
+            async with asyncio.timeout(3), LeaseLock(backend, key(), lease=5, timeout=1.0):
                 pass
         elapsed = time.monotonic() - started
     # First poll after 5 ms, growing by 1.6 up to 50 ms: about 24 tries in a second.
@@ -173,10 +173,24 @@ async def test_the_timeout_message_says_how_long_it_waited() -> None:
     async with store.lock(key(), lease=5, timeout=0):
         started = time.monotonic()
         with pytest.raises(LockTimeout) as caught:
-            async with store.lock(key(), lease=5, timeout=0.25):
+            async with asyncio.timeout(3), store.lock(key(), lease=5, timeout=0.25):
                 pass
     assert 0.2 <= time.monotonic() - started < 1.0
     assert str(caught.value) == ("the refresh lock was held by another worker for over 0.25 s")
+
+
+async def test_a_zero_timeout_gives_up_after_one_try_even_on_a_clock_that_stands_still(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backend = Recording()
+    async with LeaseLock(backend, key(), lease=5, timeout=0):
+        backend.acquires = 0
+        monkeypatch.setattr(_lease, "time", types.SimpleNamespace(monotonic=lambda: 500.0))
+        with pytest.raises(LockTimeout):
+            async with asyncio.timeout(1), LeaseLock(backend, key(), lease=5, timeout=0):
+                pass
+        monkeypatch.undo()
+    assert backend.acquires == 1
 
 
 async def test_store_lock_defaults_to_a_30_s_lease_and_a_60_s_wait(
