@@ -1,0 +1,158 @@
+"""TokenManager inside the refresh lock: the lease is checked right before the refresh token
+leaves and held until the answer is stored; the grant is read again and judged again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from app_driver import USER, expired, sign_in
+
+from whop_oauth import (
+    LockTimeout,
+    NoGrantError,
+    OAuthClient,
+    SignInRequired,
+    Token,
+    TokenKey,
+    TokenManager,
+)
+from whop_oauth.stores import MemoryTokenStore
+from whop_oauth.testing import MockWhop
+
+
+class LockWatch(MemoryTokenStore):
+    """A memory store that runs ``on_lock`` before the next lock is taken and records the
+    ``reserve`` calls made on its leases."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_lock: Callable[[], Awaitable[object]] | None = None
+        self.reserved: list[tuple[float, float | None]] = []
+
+    def lock(self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0) -> Any:
+        return _Watched(self, super().lock(key, lease=lease, timeout=timeout))
+
+
+class _Watched:
+    def __init__(self, store: LockWatch, inner: Any) -> None:
+        self._store, self._inner = store, inner
+
+    async def __aenter__(self) -> Any:
+        hook, self._store.on_lock = self._store.on_lock, None
+        if hook is not None:
+            await hook()
+        lease = await self._inner.__aenter__()
+        return _RecordingLease(self._store, lease)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
+
+
+class _RecordingLease:
+    def __init__(self, store: LockWatch, lease: Any) -> None:
+        self._store, self._lease = store, lease
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lease, name)
+
+    async def reserve(self, seconds: float, *, hold: float | None = None) -> None:
+        self._store.reserved.append((seconds, hold))
+        await self._lease.reserve(seconds, hold=hold)
+
+
+@pytest.fixture
+def store() -> LockWatch:
+    return LockWatch()
+
+
+@pytest.fixture
+async def grant(client: OAuthClient, mock_http: httpx.AsyncClient) -> Token:
+    return await sign_in(client, mock_http)
+
+
+class TakesTheLeaseFirst:
+    """The real client, but this worker's lease is taken over just before it would send
+    (it froze in between, and another worker took the lock)."""
+
+    def __init__(self, client: OAuthClient, store: LockWatch) -> None:
+        self._client, self._store = client, store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def refresh(self, token: Token, **options: Any) -> Token:
+        key = self._client.token_key(USER)
+        self._store._leases.pop(key)
+        assert await self._store.acquire_lease(key, "another-worker", 60) > 0
+        return await self._client.refresh(token, **options)
+
+
+async def test_a_lease_lost_before_sending_sends_nothing(
+    client: OAuthClient, store: LockWatch, grant: Token, mock: MockWhop
+) -> None:
+    manager = TokenManager(TakesTheLeaseFirst(client, store), store, lock_timeout=0.2)  # type: ignore[arg-type]
+    await manager.save(expired(grant), user=USER)
+    requests = mock.stats.token_requests
+
+    with pytest.raises(LockTimeout):  # the other worker keeps the lock
+        await manager.get_token(user=USER)
+
+    assert mock.stats.token_requests == requests  # the refresh token never left
+    assert mock.stats.refresh_reuse_detected == 0
+
+
+async def test_the_lease_is_reserved_for_the_request_and_held_through_the_write(
+    client: OAuthClient, store: LockWatch, grant: Token
+) -> None:
+    manager = TokenManager(client, store)
+    await manager.save(expired(grant), user=USER)
+
+    await manager.get_token(user=USER)
+
+    # One deadline for the request, then renewals for one more: the write's retries.
+    assert store.reserved == [(client.deadline, 2 * client.deadline)]
+
+
+async def test_a_401_refreshes_even_if_the_rejected_token_was_rewritten_meanwhile(
+    client: OAuthClient, store: LockWatch, grant: Token, mock: MockWhop
+) -> None:
+    manager = TokenManager(client, store)
+    await manager.save(grant, user=USER)
+    key = manager.key(user=USER)
+
+    async def rewritten() -> None:  # e.g. re-encrypted under a new key: same token, new version
+        await store.put(key, grant)
+
+    store.on_lock = rewritten
+    token = await manager.refresh(user=USER, rejected_access_token=grant.access_token)
+
+    assert token.access_token != grant.access_token
+    assert mock.stats.token_refresh == 1
+
+
+async def test_a_grant_deleted_before_the_lock_is_taken_asks_for_sign_in(
+    client: OAuthClient, store: LockWatch, grant: Token, mock: MockWhop
+) -> None:
+    manager = TokenManager(client, store)
+    await manager.save(expired(grant), user=USER)
+    store.on_lock = lambda: store.delete(manager.key(user=USER))  # signed out meanwhile
+
+    with pytest.raises(NoGrantError) as caught:
+        await manager.get_token(user=USER)
+    assert str(caught.value) == "no token is stored for this user: sign in first"
+    assert mock.stats.token_refresh == 0
+
+
+async def test_an_expired_grant_without_refresh_token_says_why_sign_in_is_needed(
+    client: OAuthClient, store: LockWatch
+) -> None:
+    manager = TokenManager(client, store)
+    await manager.save(Token("at-only", expires_at=time.time() - 1), user=USER)
+
+    with pytest.raises(SignInRequired) as caught:
+        await manager.get_token(user=USER)
+    assert str(caught.value) == "the access token expired and there is no refresh token"
