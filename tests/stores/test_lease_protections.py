@@ -393,3 +393,20 @@ def test_a_new_generation_follows_the_clock_in_whole_microseconds() -> None:
     assert type(generation) is int
     assert before <= generation <= after
     assert next_generation(10**18) == 10**18 + 1
+
+
+async def test_leaving_the_lock_leaves_no_task_behind() -> None:
+    backend = Recording()
+    before = asyncio.all_tasks()
+    async with LeaseLock(backend, key(), lease=0.3, timeout=1):
+        assert len(asyncio.all_tasks() - before) == 1  # the renewer
+    assert asyncio.all_tasks() - before == set()  # stopped and awaited, not just asked to stop
+
+
+@pytest.mark.parametrize(("lease", "timeout"), [(0, 1), (1, -0.5)])
+def test_an_unusable_lease_or_timeout_is_refused_with_its_rule(
+    lease: float, timeout: float
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        LeaseLock(Recording(), key(), lease=lease, timeout=timeout)
+    assert str(caught.value) == "lock lease must be > 0 and timeout >= 0 seconds"
