@@ -540,6 +540,20 @@ def test_an_empty_or_non_string_optional_field_names_itself(name: str) -> None:
         assert caught.value.response is reply
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"<html>", "token response: the response is not JSON (HTTP 200)"),
+        (b'"at_1"', "token response: the response is JSON but not an object"),
+    ],
+)
+def test_a_token_response_that_is_no_json_object_says_so(content: bytes, message: str) -> None:
+    with pytest.raises(InvalidResponseError) as caught:
+        parse_token_response(response(content=content), received_at=0.0)
+
+    assert str(caught.value) == message
+
+
 def test_the_required_fields_and_the_bearer_type_have_their_own_messages() -> None:
     missing = response(json={"token_type": "Bearer"})
     with pytest.raises(InvalidResponseError) as caught:
