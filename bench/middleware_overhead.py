@@ -185,8 +185,8 @@ def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -
               f"{rps_ratio:>6.2f}x {lat_ratio:>6.2f}x {cpu:>7.0f} µs/req "
               f"{cpu_ratio:>5.2f}x")  # fmt: skip
     print("  ratios to the bare endpoint; 1/req/s: its throughput over this one's (> 1: slower);")
-    print("  server CPU: the uvicorn process's CPU time per request, which other load on a")
-    print("  shared machine does not inflate (wall-clock figures there vary run to run)")
+    print("  server CPU: the uvicorn process's CPU time per request; other load on a shared")
+    print("  machine inflates it far less than the wall-clock figures, which vary run to run")
 
 
 async def main(args: argparse.Namespace) -> None:
