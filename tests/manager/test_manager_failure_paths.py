@@ -400,3 +400,73 @@ def test_the_provider_origins_follow_a_new_metadata_document(store: MemoryTokenS
     second = manager.provider_origins()
     assert parse_origin("https://api-two.example") in second
     assert parse_origin("https://api-one.example") not in second
+
+
+# -- an id_token failure before any rotation, and what a success resets ----------------------
+
+
+class IdTokenRefused:
+    """A client whose refresh fails its id_token check before anything rotated."""
+
+    def __init__(self, client: OAuthClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def refresh(self, token: Token, **options: Any) -> Token:
+        raise IdTokenError("the id_token could not be checked")
+
+
+async def test_an_id_token_failure_without_rotation_keeps_the_grant_like_a_transient_one(
+    client: OAuthClient, store: MemoryTokenStore, grant: Token, recorder: Recorder
+) -> None:
+    manager = TokenManager(IdTokenRefused(client), store, hooks=recorder.hooks)  # type: ignore[arg-type]
+    await manager.save(due(grant), user=USER)
+    key = manager.key(user=USER)
+
+    assert await manager.access_token(user=USER) == grant.access_token  # still valid: served
+    [(failed_key, failure)] = recorder.failed
+    assert (failed_key, failure.error_type) == (key, IdTokenError)
+    assert recorder.deleted == []
+    with pytest.raises(IdTokenError):  # after a 401, the rejected token is not served
+        await manager.refresh(user=USER, rejected_access_token=grant.access_token)
+    assert (await store.get(key)).token.refresh_token == grant.refresh_token  # type: ignore[union-attr]
+
+
+async def test_a_successful_refresh_ends_the_back_off_of_an_earlier_failure(
+    client: OAuthClient, store: MemoryTokenStore, grant: Token, mock: MockWhop
+) -> None:
+    manager = TokenManager(client, store, cache_ttl=0)
+    await manager.save(due(grant), user=USER)
+    mock.fail_next("token", 503)
+    assert await manager.access_token(user=USER) == grant.access_token  # failed: backs off
+    fresh = await manager.refresh(user=USER)  # a forced refresh goes through
+
+    await store.put(manager.key(user=USER), due(fresh))  # due again, well within the back-off
+    assert await manager.access_token(user=USER) != fresh.access_token
+    assert mock.stats.token_refresh == 2
+
+
+async def test_a_refreshed_token_is_cached_for_the_next_calls(
+    client: OAuthClient, grant: Token, caplog: pytest.LogCaptureFixture
+) -> None:
+    reads: list[TokenKey] = []
+
+    class CountingReads(MemoryTokenStore):
+        async def get(self, key: TokenKey) -> StoredToken | None:
+            reads.append(key)
+            return await super().get(key)
+
+    manager = TokenManager(client, CountingReads())
+    await manager.save(expired(grant), user=USER, tenant=TENANT)
+    caplog.set_level(logging.DEBUG, "whop_oauth.manager")
+
+    fresh = await manager.get_token(user=USER, tenant=TENANT)
+    reads.clear()
+    assert await manager.get_token(user=USER, tenant=TENANT) == fresh
+    assert reads == []
+    assert messages(caplog) == [
+        (logging.DEBUG, f"refreshed a token for tenant={TENANT} user={USER}")
+    ]
+    no_token_in(caplog, grant, fresh)
