@@ -3,6 +3,7 @@ leaves and held until the answer is stored; the grant is read again and judged a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,9 +13,11 @@ import pytest
 from app_driver import USER, expired, sign_in
 
 from whop_oauth import (
+    LockLost,
     LockTimeout,
     NoGrantError,
     OAuthClient,
+    RefreshHooks,
     SignInRequired,
     Token,
     TokenKey,
@@ -156,3 +159,94 @@ async def test_an_expired_grant_without_refresh_token_says_why_sign_in_is_needed
     with pytest.raises(SignInRequired) as caught:
         await manager.get_token(user=USER)
     assert str(caught.value) == "the access token expired and there is no refresh token"
+
+
+class LeaseTakenOver:
+    """The real client; just before it would send, another worker takes the lease over
+    and then does ``meanwhile`` (store a refresh of its own, sign out, or nothing)."""
+
+    def __init__(
+        self, client: OAuthClient, store: LockWatch, meanwhile: Callable[[], Awaitable[object]]
+    ) -> None:
+        self._client, self._store, self._meanwhile = client, store, meanwhile
+        self.takeovers = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def refresh(self, token: Token, **options: Any) -> Token:
+        if not self.takeovers:
+            self.takeovers += 1
+            key = self._client.token_key(USER)
+            self._store._leases.pop(key)
+            assert await self._store.acquire_lease(key, "another-worker", 60) > 0
+            await self._meanwhile()
+            await self._store.release_lease(key, "another-worker")
+        return await self._client.refresh(token, **options)
+
+
+async def test_a_lost_lease_whose_taker_refreshed_serves_the_takers_token(
+    client: OAuthClient, store: LockWatch, grant: Token, mock: MockWhop
+) -> None:
+    key = client.token_key(USER)
+    theirs = Token("at-theirs", refresh_token="rt-theirs", expires_at=time.time() + 3600)
+    spy = LeaseTakenOver(client, store, lambda: store.put(key, theirs))
+    manager = TokenManager(spy, store)  # type: ignore[arg-type]
+    await manager.save(expired(grant), user=USER)
+
+    assert await manager.get_token(user=USER) == theirs
+    assert mock.stats.token_refresh == 0
+
+
+def due(token: Token) -> Token:
+    """Still valid for 30 s: inside the default leeway."""
+    now = time.time()
+    return dataclasses.replace(token, expires_at=now + 30, issued_at=now - 3600)
+
+
+@pytest.mark.parametrize("state", [expired, due])
+async def test_a_lost_lease_whose_taker_did_nothing_is_taken_again_and_refreshed(
+    client: OAuthClient,
+    store: LockWatch,
+    grant: Token,
+    mock: MockWhop,
+    state: Callable[[Token], Token],
+) -> None:
+    spy = LeaseTakenOver(client, store, lambda: store.get(client.token_key(USER)))
+    manager = TokenManager(spy, store)  # type: ignore[arg-type]
+    await manager.save(state(grant), user=USER)
+
+    token = await manager.get_token(user=USER)
+
+    assert token.refresh_token not in (None, grant.refresh_token)
+    assert (mock.stats.token_refresh, mock.stats.refresh_reuse_detected) == (1, 0)
+
+
+async def test_a_lost_lease_whose_taker_signed_out_asks_for_sign_in(
+    client: OAuthClient, store: LockWatch, grant: Token, mock: MockWhop
+) -> None:
+    spy = LeaseTakenOver(client, store, lambda: store.delete(client.token_key(USER)))
+    manager = TokenManager(spy, store)  # type: ignore[arg-type]
+    await manager.save(expired(grant), user=USER)
+
+    with pytest.raises(NoGrantError) as caught:
+        await manager.get_token(user=USER)
+    assert str(caught.value) == "the grant was deleted during the refresh"
+    assert mock.stats.token_refresh == 0
+
+
+async def test_a_lost_lease_after_the_lock_timeout_is_reported_and_raised(
+    client: OAuthClient, store: LockWatch, grant: Token, mock: MockWhop
+) -> None:
+    failed: list[tuple[TokenKey, Any]] = []
+    hooks = RefreshHooks(on_refresh_failed=lambda key, failure: failed.append((key, failure)))
+    spy = LeaseTakenOver(client, store, lambda: store.get(client.token_key(USER)))
+    manager = TokenManager(spy, store, lock_timeout=0, hooks=hooks)  # type: ignore[arg-type]
+    await manager.save(expired(grant), user=USER)
+
+    with pytest.raises(LockLost):
+        await manager.get_token(user=USER)
+    assert [(key, failure.error_type) for key, failure in failed] == [
+        (manager.key(user=USER), LockLost)
+    ]
+    assert mock.stats.token_refresh == 0
