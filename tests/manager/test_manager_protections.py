@@ -24,6 +24,7 @@ from whop_oauth import (
     OAuthClient,
     RefreshHooks,
     SignInRequired,
+    StaleWriteError,
     Token,
     TokenKey,
     TokenManager,
@@ -396,3 +397,83 @@ async def test_sign_out_of_an_undecryptable_grant_deletes_it_without_revoking(
     assert deleted == [(manager.key(user=USER), "sign_out")]
     assert not mock.is_revoked(grant.refresh_token)  # type: ignore[arg-type]
     assert mock.stats.token_requests == requests
+
+
+# -- save: the sign-in's write ---------------------------------------------------------------
+
+
+async def test_a_sign_in_over_an_undecryptable_grant_stores_the_new_one_and_revokes_nothing(
+    client: OAuthClient,
+    tmp_path: Path,
+    open_stores: StoreFactory,
+    mock_http: httpx.AsyncClient,
+    mock: MockWhop,
+) -> None:
+    url = f"sqlite:///{tmp_path}/t.db"
+    old = await sign_in(client, mock_http)
+    await TokenManager(client, await open_stores(url)).save(old, user=USER)
+    rekeyed = await open_stores(url, encryption_keys=[generate_encryption_key()])
+    manager = TokenManager(client, rekeyed)
+    new = await sign_in(client, mock_http)
+
+    await manager.save(new, user=USER)
+
+    assert await manager.access_token(user=USER) == new.access_token
+    assert not mock.is_revoked(old.refresh_token)  # type: ignore[arg-type]
+
+
+async def test_saving_the_same_grant_again_does_not_revoke_it(
+    client: OAuthClient, grant: Token, store: CountingStore, mock: MockWhop
+) -> None:
+    manager = TokenManager(client, store)
+    await manager.save(grant, user=USER)
+    await manager.save(grant, user=USER)
+    assert not mock.is_revoked(grant.refresh_token)  # type: ignore[arg-type]
+    assert await manager.access_token(user=USER) == grant.access_token
+
+
+async def test_a_sign_in_revokes_the_grant_it_replaces_naming_why_if_that_fails(
+    client: OAuthClient,
+    mock_http: httpx.AsyncClient,
+    store: CountingStore,
+    mock: MockWhop,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    manager = TokenManager(client, store)
+    first, second, third = [await sign_in(client, mock_http) for _ in range(3)]
+    await manager.save(first, user=USER)
+    await manager.save(second, user=USER)
+    assert mock.is_revoked(first.refresh_token)  # type: ignore[arg-type]
+
+    mock.fail_next("revoke", 400, {"error": "invalid_request"})
+    await manager.save(third, user=USER)
+    assert "revoking a replaced grant failed" in caplog.text
+    assert await manager.access_token(user=USER) == third.access_token
+
+
+class TakenOverDuringSave(CountingStore):
+    """The save's lease is taken over by another worker right after the save read."""
+
+    armed = False
+
+    async def get(self, key: TokenKey) -> StoredToken | None:
+        row = await super().get(key)
+        if self.armed:
+            self.armed = False
+            self._leases.pop(key)
+            assert await self.acquire_lease(key, "another-worker", 60) > 0
+        return row
+
+
+async def test_a_sign_in_whose_lease_was_taken_over_is_fenced_out(
+    client: OAuthClient, mock_http: httpx.AsyncClient
+) -> None:
+    store = TakenOverDuringSave()
+    manager = TokenManager(client, store)
+    first = await sign_in(client, mock_http)
+    await manager.save(first, user=USER)
+    store.armed = True
+
+    with pytest.raises(StaleWriteError):
+        await manager.save(await sign_in(client, mock_http), user=USER)
+    assert await stored_token(store, manager.key(user=USER)) == first
