@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from app_driver import USER, expired, make_client, sign_in
+from store_fixtures import StoreFactory
 
 from whop_oauth import (
     IdTokenError,
@@ -23,6 +25,7 @@ from whop_oauth import (
     TokenKey,
     TokenManager,
     TokenStoreError,
+    generate_encryption_key,
     whop_metadata,
 )
 from whop_oauth._origins import parse_origin
@@ -470,3 +473,23 @@ async def test_a_refreshed_token_is_cached_for_the_next_calls(
         (logging.DEBUG, f"refreshed a token for tenant={TENANT} user={USER}")
     ]
     no_token_in(caplog, grant, fresh)
+
+
+async def test_deleting_an_undecryptable_grant_is_logged_with_its_tenant(
+    client: OAuthClient,
+    grant: Token,
+    tmp_path: Path,
+    open_stores: StoreFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = f"sqlite:///{tmp_path}/t.db"
+    await TokenManager(client, await open_stores(url)).save(grant, user=USER, tenant=TENANT)
+    rekeyed = await open_stores(url, encryption_keys=[generate_encryption_key()])
+    manager = TokenManager(client, rekeyed, undecryptable="delete")
+
+    with pytest.raises(NoGrantError):
+        await manager.get_token(user=USER, tenant=TENANT)
+    assert messages(caplog) == [
+        (logging.WARNING, f"deleted an undecryptable grant for tenant={TENANT}")
+    ]
+    assert await (await open_stores(url)).get(manager.key(user=USER, tenant=TENANT)) is None
