@@ -140,9 +140,12 @@ class TokenManager(SessionGrants, UserListing):
         self._inflight: dict[TokenKey, asyncio.Task[Token]] = {}
         self._quiet_until: dict[TokenKey, float] = {}
         # Valid tokens read in the last ``cache_ttl`` seconds: the hot path of every API
-        # call skips the store. Refreshes always re-read the store, never this.
+        # call skips the store. Refreshes always re-read the store, never this. Keyed
+        # by (tenant, user), the parts that vary (issuer and client are the manager's),
+        # so a hit builds no TokenKey; each entry keeps the monotonic time it stops
+        # being servable: the end of the ttl or the token falling due, the sooner.
         self._cache_ttl = cache_ttl
-        self._cache: dict[TokenKey, tuple[Token, float]] = {}
+        self._cache: dict[tuple[str, str], tuple[Token, float]] = {}
         self.keep_grants_for_background = keep_grants_for_background
         sessions = store if session_store is None else session_store
         self._sessions = (
@@ -173,7 +176,7 @@ class TokenManager(SessionGrants, UserListing):
             except DecryptionError:
                 replaced = None  # unreadable: nothing to revoke with; overwritten below
             await self.store.put(key, token, fence=lease.generation)
-        self._cache.pop(key, None)
+        self._forget(key)
         if replaced is not None and replaced.token.refresh_token != token.refresh_token:
             await self._revocations.revoke(replaced.token, reason="replaced")
 
@@ -183,10 +186,10 @@ class TokenManager(SessionGrants, UserListing):
         Raises ``NoGrantError`` when nothing is stored and ``InvalidGrantError`` when
         the provider refused the refresh token (both ``SignInRequired``).
         """
-        key = self.key(user=user, tenant=tenant)
-        cached = self._cached(key)
+        cached = self._cached(tenant, user)
         if cached is not None:
             return cached
+        key = self.key(user=user, tenant=tenant)
         stored = await self._read(key)
         if stored is None:
             raise NoGrantError("no token is stored for this user: sign in first")
@@ -216,7 +219,7 @@ class TokenManager(SessionGrants, UserListing):
         refresh. Without it, the token stored right now is the one replaced.
         """
         key = self.key(user=user, tenant=tenant)
-        self._cache.pop(key, None)
+        self._forget(key)
         stored = await self._read(key)
         if stored is None:
             raise NoGrantError("no token is stored for this user: sign in first")
@@ -231,7 +234,7 @@ class TokenManager(SessionGrants, UserListing):
         Returns whether a grant was stored.
         """
         key = self.key(user=user, tenant=tenant)
-        self._cache.pop(key, None)
+        self._forget(key)
         try:
             stored = await self._read(key)
         except DecryptionError:
@@ -299,10 +302,17 @@ class TokenManager(SessionGrants, UserListing):
         if not task.cancelled():
             task.exception()  # retrieved, so a refresh nobody waits for does not warn
 
-    def _due(self, token: Token) -> bool:
+    def _margin(self, token: Token) -> float:
         lifetime = token.lifetime
-        margin = self._leeway if lifetime is None else min(self._leeway, lifetime * _MARGIN_SHARE)
-        return token.is_expired(margin)
+        return self._leeway if lifetime is None else min(self._leeway, lifetime * _MARGIN_SHARE)
+
+    def _due(self, token: Token) -> bool:
+        return token.is_expired(self._margin(token))
+
+    def _seconds_until_due(self, token: Token) -> float:
+        """How long ``token`` (one with an expiry) has before ``_due`` says yes."""
+        assert token.expires_at is not None
+        return token.expires_at - self._margin(token) - time.time()
 
     @staticmethod
     def _servable(token: Token, rejected: str | None) -> bool:
@@ -460,22 +470,29 @@ class TokenManager(SessionGrants, UserListing):
 
     # -- in-process cache ------------------------------------------------------------
 
-    def _cached(self, key: TokenKey) -> Token | None:
-        entry = self._cache.get(key)
+    def _cached(self, tenant: str, user: str) -> Token | None:
+        entry = self._cache.get((tenant, user))
         if entry is None:
             return None
-        token, read_at = entry
-        if time.monotonic() - read_at < self._cache_ttl and not self._due(token):
+        token, servable_until = entry
+        if time.monotonic() < servable_until:
             return token
-        del self._cache[key]
+        del self._cache[tenant, user]
         return None
 
     def _remember(self, key: TokenKey, token: Token) -> None:
         if self._cache_ttl <= 0:
             return
+        now = time.monotonic()
+        servable_until = now + self._cache_ttl
+        if token.expires_at is not None:
+            servable_until = min(servable_until, now + self._seconds_until_due(token))
         if len(self._cache) >= 10_000:  # bounded: drop the oldest entry
             del self._cache[next(iter(self._cache))]
-        self._cache[key] = (token, time.monotonic())
+        self._cache[key.tenant, key.user] = (token, servable_until)
+
+    def _forget(self, key: TokenKey) -> None:
+        self._cache.pop((key.tenant, key.user), None)
 
     # -- store helpers ---------------------------------------------------------------
 
@@ -485,14 +502,14 @@ class TokenManager(SessionGrants, UserListing):
         except DecryptionError:
             if self._undecryptable == "raise":
                 raise
-        self._cache.pop(key, None)
+        self._forget(key)
         await self.store.delete(key)
         logger.warning("deleted an undecryptable grant for tenant=%s", key.tenant)
         await call_hook(self._hooks.on_grant_deleted, key, "undecryptable")
         return None
 
     async def _delete(self, key: TokenKey, stored: StoredToken, reason: DeletionReason) -> None:
-        self._cache.pop(key, None)
+        self._forget(key)
         try:
             deleted = await self.store.delete(key, expected_version=stored.version)
         except StaleWriteError:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import ConfigurationError, DecryptionError, StaleWriteError
 from ._hooks import RefreshHooks, call_hook
-from ._token import DEFAULT_TENANT, Token, TokenKey
+from ._token import DEFAULT_TENANT, TokenKey
 
 if TYPE_CHECKING:
     from ._revocations import Revocations
@@ -32,9 +32,10 @@ class SessionGrants:
         _sessions: SessionRegistry | None
         _revocations: Revocations
         _hooks: RefreshHooks
-        _cache: dict[TokenKey, tuple[Token, float]]
 
         def key(self, *, user: str, tenant: str = DEFAULT_TENANT) -> TokenKey: ...
+
+        def _forget(self, key: TokenKey) -> None: ...
 
         async def sign_out(self, *, user: str, tenant: str = DEFAULT_TENANT) -> bool: ...
 
@@ -96,7 +97,7 @@ class SessionGrants:
                 return
             if stored is None:
                 return
-            self._cache.pop(key, None)
+            self._forget(key)
             try:
                 deleted = await self.store.delete(key, expected_version=stored.version)
             except StaleWriteError:

@@ -342,9 +342,9 @@ async def test_the_cache_keeps_at_most_ten_thousand_tokens_dropping_the_oldest(
     for key in keys:
         manager._remember(key, grant)
     assert len(manager._cache) == 10_000
-    assert keys[0] not in manager._cache
-    assert keys[1] in manager._cache
-    assert keys[-1] in manager._cache
+    assert manager._cached(keys[0].tenant, keys[0].user) is None
+    assert manager._cached(keys[1].tenant, keys[1].user) == grant
+    assert manager._cached(keys[-1].tenant, keys[-1].user) == grant
 
 
 # -- after a 401, never the rejected token -------------------------------------------------
