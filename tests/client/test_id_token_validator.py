@@ -125,6 +125,7 @@ async def test_one_audience_needs_no_azp_and_several_need_ours(claims: dict[str,
     ("claims", "options", "claim"),
     [
         ({"iss": "https://other.test"}, {}, "iss"),
+        ({"iss": None}, {}, "iss"),
         ({"aud": "other"}, {}, "aud"),
         ({"sub": None}, {}, "sub"),
         ({"exp": None}, {}, "exp"),
@@ -305,6 +306,7 @@ async def test_a_provider_without_jwks_uri_cannot_check_id_tokens() -> None:
     [
         ({"keys": {"k": 1}}, "jwks: no keys list"),
         ({}, "jwks: no keys list"),
+        ("not an object", "jwks: the response is JSON but not an object"),
         ({"keys": [{"kty": "EC", "crv": "P-256"}]}, "jwks: no usable signing key"),
     ],
 )
@@ -326,6 +328,18 @@ async def test_encryption_keys_and_non_objects_in_the_jwks_are_skipped() -> None
     assert await refusal(check, sign(EC, {"alg": "ES256", "kid": "ec1"})) == (
         "the id_token signature does not verify"
     )
+
+
+async def test_a_jwks_that_is_not_json_says_so() -> None:
+    class TextProvider(Provider):
+        async def send(self, method: str, url: str, *, what: str, **_: Any) -> httpx.Response:
+            self.calls += 1
+            return httpx.Response(200, text="<html>", request=httpx.Request(method, url))
+
+    with pytest.raises(InvalidResponseError) as caught:
+        await validator(TextProvider()).validate(sign(), nonce=None)
+
+    assert str(caught.value) == "jwks: the response is not JSON (HTTP 200)"
 
 
 async def test_a_jwks_error_status_is_the_typed_error_it_stands_for() -> None:
@@ -361,7 +375,12 @@ def test_a_missing_id_token_is_refused_only_for_openid_at_an_openid_provider(
         issues_id_tokens=issues,
     )
     if refused:
-        with pytest.raises(IdTokenError, match="has no id_token although openid was requested"):
+        with pytest.raises(IdTokenError) as caught:
             refuse_missing_id_token(scope, metadata)
+        assert str(caught.value) == (
+            "the token response has no id_token although openid was requested, so the nonce "
+            "cannot be checked (for a provider without OpenID Connect, set "
+            "ProviderMetadata(issues_id_tokens=False) or leave openid out of the scope)"
+        )
     else:
         assert refuse_missing_id_token(scope, metadata) is None
