@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -477,3 +478,54 @@ async def test_a_sign_in_whose_lease_was_taken_over_is_fenced_out(
     with pytest.raises(StaleWriteError):
         await manager.save(await sign_in(client, mock_http), user=USER)
     assert await stored_token(store, manager.key(user=USER)) == first
+
+
+async def test_two_401s_during_a_refresh_that_kept_the_rejected_token_share_the_next_one(
+    client: OAuthClient, grant: Token, store: CountingStore, mock: MockWhop
+) -> None:
+    now = time.time()
+    due = dataclasses.replace(grant, expires_at=now + 30, issued_at=now - 3600)
+    manager = TokenManager(client, store)
+    await manager.save(due, user=USER)
+    store.locks = 0
+    mock.fail_next("token", 503)  # the proactive refresh fails and serves the old token
+    proactive = asyncio.create_task(manager.get_token(user=USER))
+    await asyncio.sleep(0)
+
+    after_401 = await asyncio.gather(
+        manager.refresh(user=USER, rejected_access_token=due.access_token),
+        manager.refresh(user=USER, rejected_access_token=due.access_token),
+    )
+
+    assert (await proactive).access_token == due.access_token
+    assert after_401[0] == after_401[1]
+    assert after_401[0].access_token != due.access_token
+    assert (store.locks, mock.stats.token_refresh) == (2, 1)  # the failed one, then one more
+
+
+async def test_a_refresh_that_fails_after_its_caller_left_leaves_no_unretrieved_error(
+    client: OAuthClient, grant: Token, store: CountingStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = asyncio.Event()
+
+    class SlowlyFailing(Meanwhile):
+        async def refresh(self, token: Token, **options: Any) -> Token:
+            started.set()
+            await asyncio.sleep(0.05)
+            raise InvalidGrantError("invalid_grant", "refresh token revoked")
+
+    manager = TokenManager(SlowlyFailing(client, asyncio.sleep), store)  # type: ignore[arg-type]
+    await manager.save(expired(grant), user=USER)
+    caller = asyncio.create_task(manager.get_token(user=USER))
+    await started.wait()
+    [refresh] = manager._inflight.values()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.wait([refresh])  # it goes on without its caller, and fails
+    await asyncio.sleep(0)  # its done callbacks run
+    del caller, refresh
+    gc.collect()
+
+    assert [r for r in caplog.records if r.name == "asyncio"] == []
+    assert await store.get(manager.key(user=USER)) is None  # the refused grant went
