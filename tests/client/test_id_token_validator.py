@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
@@ -159,7 +161,8 @@ async def test_the_nonce_and_subject_are_checked_only_when_given() -> None:
 # -- the leeway ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("skew", "accepted"), [(-50, True), (-70, False), (50, True), (70, False)])
+# joserfc refuses exp <= now - leeway: an exp exactly 60 s ago is out, whatever the clock does next.
+@pytest.mark.parametrize(("skew", "accepted"), [(-58, True), (-60, False), (50, True), (70, False)])
 async def test_the_default_leeway_is_60_seconds_for_exp_and_iat(skew: int, accepted: bool) -> None:
     now = int(time.time())
     # A negative skew: expired that long ago. A positive one: issued that far in the future.
@@ -273,9 +276,35 @@ async def test_warm_fetches_once_while_the_keys_are_fresh(monkeypatch: pytest.Mo
     clock[0] += 3599
     await check.validate(sign(), nonce=None)
     assert provider.calls == 1
-    clock[0] += 2  # the default TTL is an hour
+    clock[0] += 1  # the default TTL is an hour: stale at 3600 s
     await check.warm()
     assert provider.calls == 2
+
+
+def sign_with_any_header(header: dict[str, Any]) -> str:
+    """ES256 over a header joserfc would refuse to write (e.g. a numeric kid)."""
+    now = int(time.time())
+    payload = {"iss": ISSUER, "sub": "user_1", "aud": CLIENT, "exp": now + 300, "iat": now}
+    parts = [
+        base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+        for part in (header, payload)
+    ]
+    der = EC.private_key.sign(".".join(parts).encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = utils.decode_dss_signature(der)
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return ".".join([*parts, base64.urlsafe_b64encode(signature).rstrip(b"=").decode()])
+
+
+async def test_a_kid_that_is_not_a_string_counts_as_none_and_fetches_nothing_more() -> None:
+    provider = Provider(public(EC))
+    check = validator(provider)
+    assert await check.validate(sign_with_any_header({"alg": "ES256"}), nonce=None)
+
+    # Picked as the single key (no refetch for an "unknown kid"), then joserfc refuses it.
+    message = await refusal(check, sign_with_any_header({"alg": "ES256", "kid": 5}))
+
+    assert message == "the id_token signature does not verify"
+    assert provider.calls == 1
 
 
 async def test_without_fetching_only_keys_already_fetched_are_used() -> None:
