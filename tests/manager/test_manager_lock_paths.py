@@ -35,8 +35,10 @@ class LockWatch(MemoryTokenStore):
         super().__init__()
         self.on_lock: Callable[[], Awaitable[object]] | None = None
         self.reserved: list[tuple[float, float | None]] = []
+        self.taken: list[tuple[float, float]] = []  # (lease, timeout) of each lock
 
     def lock(self, key: TokenKey, *, lease: float = 30.0, timeout: float = 60.0) -> Any:
+        self.taken.append((lease, timeout))
         return _Watched(self, super().lock(key, lease=lease, timeout=timeout))
 
 
@@ -250,3 +252,43 @@ async def test_a_lost_lease_after_the_lock_timeout_is_reported_and_raised(
         (manager.key(user=USER), LockLost)
     ]
     assert mock.stats.token_refresh == 0
+
+
+async def test_sign_in_and_refresh_lock_for_the_managers_lease_and_timeout(
+    client: OAuthClient, store: LockWatch, grant: Token
+) -> None:
+    manager = TokenManager(client, store, lock_lease=45, lock_timeout=7)
+    await manager.save(expired(grant), user=USER)
+    await manager.get_token(user=USER)
+
+    [(save_lease, save_timeout), (refresh_lease, refresh_timeout)] = store.taken
+    assert (save_lease, save_timeout) == (45, 7)
+    assert refresh_lease == 45
+    assert 6 < refresh_timeout <= 7  # what is left of lock_timeout
+
+
+async def test_a_lock_timeout_bounds_the_wait_for_a_lock_held_elsewhere(
+    client: OAuthClient, store: LockWatch, grant: Token
+) -> None:
+    manager = TokenManager(client, store, lock_timeout=0.1)
+    await manager.save(expired(grant), user=USER)
+    await store.acquire_lease(manager.key(user=USER), "a-stuck-worker", 60)
+
+    started = time.monotonic()
+    with pytest.raises(LockTimeout):
+        await manager.get_token(user=USER)
+    assert time.monotonic() - started < 0.6
+
+
+async def test_a_401_whose_lease_was_lost_to_a_rewrite_of_the_same_token_still_refreshes(
+    client: OAuthClient, store: LockWatch, grant: Token, mock: MockWhop
+) -> None:
+    key = client.token_key(USER)
+    spy = LeaseTakenOver(client, store, lambda: store.put(key, grant))  # re-encrypted, say
+    manager = TokenManager(spy, store)  # type: ignore[arg-type]
+    await manager.save(grant, user=USER)
+
+    token = await manager.refresh(user=USER, rejected_access_token=grant.access_token)
+
+    assert token.access_token != grant.access_token
+    assert mock.stats.token_refresh == 1
