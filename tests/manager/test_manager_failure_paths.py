@@ -84,12 +84,14 @@ def due(token: Token) -> Token:
 # -- refresh() ------------------------------------------------------------------------------
 
 
-async def test_refresh_with_nothing_stored_says_to_sign_in_first(
+async def test_refresh_or_get_token_with_nothing_stored_says_to_sign_in_first(
     client: OAuthClient, store: MemoryTokenStore
 ) -> None:
-    with pytest.raises(NoGrantError) as caught:
-        await TokenManager(client, store).refresh(user=USER)
-    assert str(caught.value) == "no token is stored for this user: sign in first"
+    manager = TokenManager(client, store)
+    for call in (manager.refresh, manager.get_token):
+        with pytest.raises(NoGrantError) as caught:
+            await call(user=USER)
+        assert str(caught.value) == "no token is stored for this user: sign in first"
 
 
 async def test_a_401_for_a_replaced_token_refreshes_the_replacement_when_it_is_due(

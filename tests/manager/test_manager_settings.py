@@ -131,3 +131,16 @@ def test_the_repr_names_the_client_and_store_only(client: OAuthClient) -> None:
     assert repr(TokenManager(client, store)) == (
         f"<TokenManager client_id='app_mock' store={store!r}>"
     )
+
+
+async def test_with_no_cache_a_session_ended_elsewhere_is_seen_at_once(
+    client: OAuthClient,
+) -> None:
+    store = MemoryTokenStore()
+    here, elsewhere = (TokenManager(client, store, cache_ttl=0) for _ in range(2))
+    await here.sessions.create("session_1", here.key(user=USER), lifetime=3600)
+    assert await here.sessions.get("session_1") is not None
+
+    await elsewhere.sessions.end("session_1")
+
+    assert await here.sessions.get("session_1") is None
