@@ -16,8 +16,9 @@ browser, redis and postgres markers and the soak/independent folders are left ou
     python scripts/mutation.py --module whop_oauth._callback --max-children 1
     python scripts/mutation.py --module whop_oauth._callback --again   # survivors only
 
-``--again`` reuses the last run's work dir and reruns only what it left alive, with
-the tests as they are now: quick while writing tests; a plain run rechecks everything.
+``--again`` reuses the last run's work dir and reruns only what it left alive (and
+the mutants of functions changed since), with the tests as they are now: quick while
+writing tests; a plain run rechecks everything.
 
 Inspect a run afterwards: ``cd .mutation/<run> && ../../.venv/bin/mutmut show <mutant>``.
 """
@@ -151,16 +152,23 @@ def mutmut_config(modules: list[str], selection: list[str], files: list[str]) ->
     )
 
 
-def not_killed(dest: Path, modules: list[str]) -> list[str] | None:
-    """The mutants a previous run in ``dest`` left alive; None if it has no results."""
-    names: list[str] = []
+def forget_survivors(dest: Path, modules: list[str]) -> int | None:
+    """Mark the mutants a previous run in ``dest`` left alive as not checked, so that
+    mutmut runs them again (with those of functions changed since); how many, or None
+    if there is no previous run."""
+    count = 0
     for module in modules:
         meta = dest / "mutants" / (module_path(module) + ".meta")
         if not meta.exists():
             return None
-        codes = json.loads(meta.read_text())["exit_code_by_key"]
-        names += [name for name, code in codes.items() if code not in KILLED_EXIT_CODES]
-    return names
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        for name, code in codes.items():
+            if code not in KILLED_EXIT_CODES:
+                codes[name] = None
+                count += 1
+        meta.write_text(json.dumps(data, indent=4))
+    return count
 
 
 def run_group(name: str, modules: list[str], max_children: int, *, again: bool) -> Path:
@@ -169,17 +177,14 @@ def run_group(name: str, modules: list[str], max_children: int, *, again: bool) 
     ``again``: only the mutants the last run here left alive, against today's tests.
     """
     dest = WORK / name
-    rerun = not_killed(dest, modules) if again else None
+    rerun = forget_survivors(dest, modules) if again else None
     files = copy_tree(dest, keep=rerun is not None)
     with (dest / "pyproject.toml").open("a", encoding="utf-8") as config:
         config.write(mutmut_config(modules, SELECTIONS[MODULES[modules[0]]], files))
     print(f"== mutmut on {', '.join(modules)} (in {dest.relative_to(ROOT)})", flush=True)
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
     if rerun is not None:
-        print(f"   again: {len(rerun)} mutants not killed last time", flush=True)
-        if not rerun:
-            return dest
-        command += rerun
+        print(f"   again: {rerun} mutants not killed last time, and any changed since", flush=True)
     finished = subprocess.run(command, cwd=dest, check=False)  # noqa: S603 - fixed arguments
     if finished.returncode != 0:
         sys.exit(f"mutmut failed in {dest} (exit {finished.returncode}); its output is above")
