@@ -168,6 +168,9 @@ def forget_survivors(dest: Path, modules: list[str]) -> int | None:
                 codes[name] = None
                 count += 1
         meta.write_text(json.dumps(data, indent=4))
+    # Which tests reach which function is collected again: kept stats only learn about
+    # new tests, so a changed or new function would miss the old tests that reach it.
+    (dest / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     return count
 
 
