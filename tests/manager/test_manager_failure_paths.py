@@ -17,6 +17,7 @@ from store_fixtures import StoreFactory
 from whop_oauth import (
     IdTokenError,
     InvalidGrantError,
+    LockTimeout,
     NoGrantError,
     OAuthClient,
     ProviderError,
@@ -487,11 +488,26 @@ async def test_deleting_an_undecryptable_grant_is_logged_with_its_tenant(
     url = f"sqlite:///{tmp_path}/t.db"
     await TokenManager(client, await open_stores(url)).save(grant, user=USER, tenant=TENANT)
     rekeyed = await open_stores(url, encryption_keys=[generate_encryption_key()])
-    manager = TokenManager(client, rekeyed, undecryptable="delete")
+    recorder = Recorder()
+    manager = TokenManager(client, rekeyed, undecryptable="delete", hooks=recorder.hooks)
 
     with pytest.raises(NoGrantError):
         await manager.get_token(user=USER, tenant=TENANT)
+    assert recorder.deleted == [(manager.key(user=USER, tenant=TENANT), "undecryptable")]
     assert messages(caplog) == [
         (logging.WARNING, f"deleted an undecryptable grant for tenant={TENANT}")
     ]
     assert await (await open_stores(url)).get(manager.key(user=USER, tenant=TENANT)) is None
+
+
+async def test_a_lock_timeout_is_reported_to_the_failure_hook_with_its_key(
+    client: OAuthClient, store: MemoryTokenStore, grant: Token, recorder: Recorder
+) -> None:
+    manager = TokenManager(client, store, lock_timeout=0.05, hooks=recorder.hooks)
+    await manager.save(expired(grant), user=USER, tenant=TENANT)
+    key = manager.key(user=USER, tenant=TENANT)
+    await store.acquire_lease(key, "a-stuck-worker", 60)
+
+    with pytest.raises(LockTimeout):
+        await manager.get_token(user=USER, tenant=TENANT)
+    assert [(k, failure.error_type) for k, failure in recorder.failed] == [(key, LockTimeout)]
