@@ -144,3 +144,13 @@ async def test_with_no_cache_a_session_ended_elsewhere_is_seen_at_once(
     await elsewhere.sessions.end("session_1")
 
     assert await here.sessions.get("session_1") is None
+
+
+async def test_a_grant_without_expiry_is_served_as_is_and_never_refreshed(
+    client: OAuthClient, mock: MockWhop
+) -> None:
+    manager = TokenManager(client, MemoryTokenStore())
+    await manager.save(Token("at-no-expiry", refresh_token="rt-no-expiry"), user=USER)
+
+    assert await manager.access_token(user=USER) == "at-no-expiry"
+    assert mock.stats.token_requests == 0
