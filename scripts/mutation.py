@@ -56,6 +56,7 @@ MODULES: dict[str, str] = {
     "whop_oauth._manager_sessions": "manager",
     "whop_oauth._manager_users": "manager",
     "whop_oauth._user_auth": "manager",
+    "whop_oauth._origins": "manager",  # where UserTokenAuth and APIKeyAuth may send a credential
     "whop_oauth._session_registry": "manager",
     "whop_oauth.stores._sessions": "manager",
     "whop_oauth.stores._lease": "manager",
