@@ -18,8 +18,7 @@ import httpx
 from starlette.datastructures import Secret
 
 from ._errors import ConfigurationError
-from ._origins import Origin
-from ._origins import parse_origin as _origin
+from ._origins import Origin, parse_origin
 from ._urls import check_url
 
 __all__ = ["DEFAULT_API_ORIGINS", "APIKeyAuth"]
@@ -102,7 +101,7 @@ class APIKeyAuth(httpx.Auth):
     def sends_key_to(self, url: httpx.URL | str) -> bool:
         """Whether a request to ``url`` may carry the key."""
         try:
-            return _origin(url) in self._origins
+            return parse_origin(url) in self._origins
         except ConfigurationError:  # relative, or not http(s)
             return False
 
@@ -150,7 +149,7 @@ def _allowed(urls: Sequence[str], allow_insecure_http: bool) -> frozenset[Origin
         if not isinstance(url, str):
             raise ConfigurationError("allowed_origins must be a list of URL strings")
         check_url(url, "an allowed origin", allow_insecure_http=allow_insecure_http)
-    return frozenset(_origin(url) for url in urls)
+    return frozenset(parse_origin(url) for url in urls)
 
 
 class _Done:

@@ -309,11 +309,6 @@ class TokenManager(SessionGrants, UserListing):
     def _due(self, token: Token) -> bool:
         return token.is_expired(self._margin(token))
 
-    def _seconds_until_due(self, token: Token) -> float:
-        """How long ``token`` (one with an expiry) has before ``_due`` says yes."""
-        assert token.expires_at is not None
-        return token.expires_at - self._margin(token) - time.time()
-
     @staticmethod
     def _servable(token: Token, rejected: str | None) -> bool:
         return not token.is_expired() and token.access_token != rejected
@@ -471,7 +466,10 @@ class TokenManager(SessionGrants, UserListing):
     # -- in-process cache ------------------------------------------------------------
 
     def _cached(self, tenant: str, user: str) -> Token | None:
-        entry = self._cache.get((tenant, user))
+        try:
+            entry = self._cache.get((tenant, user))
+        except TypeError:  # unhashable, so no key part: self.key() refuses it, typed
+            return None
         if entry is None:
             return None
         token, servable_until = entry
@@ -485,8 +483,9 @@ class TokenManager(SessionGrants, UserListing):
             return
         now = time.monotonic()
         servable_until = now + self._cache_ttl
-        if token.expires_at is not None:
-            servable_until = min(servable_until, now + self._seconds_until_due(token))
+        if token.expires_at is not None:  # until it falls due, the moment _due says so
+            due_in = token.expires_at - self._margin(token) - time.time()
+            servable_until = min(servable_until, now + due_in)
         if len(self._cache) >= 10_000:  # bounded: drop the oldest entry
             del self._cache[next(iter(self._cache))]
         self._cache[key.tenant, key.user] = (token, servable_until)

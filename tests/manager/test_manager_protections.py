@@ -20,6 +20,7 @@ from store_fixtures import StoreFactory
 
 from whop_oauth import (
     InvalidGrantError,
+    InvalidTokenKey,
     LockTimeout,
     NoGrantError,
     OAuthClient,
@@ -346,6 +347,19 @@ async def test_the_cache_keeps_at_most_ten_thousand_tokens_dropping_the_oldest(
     assert manager._cached(keys[0].tenant, keys[0].user) is None
     assert manager._cached(keys[1].tenant, keys[1].user) == grant
     assert manager._cached(keys[-1].tenant, keys[-1].user) == grant
+
+
+@pytest.mark.parametrize("part", ["user", "tenant"])
+async def test_an_unhashable_user_or_tenant_is_a_typed_key_error_not_a_type_error(
+    client: OAuthClient, grant: Token, store: CountingStore, part: str
+) -> None:
+    """The cache lookup comes before the key is built: it must not crash on a bad part."""
+    manager = TokenManager(client, store)
+    await manager.save(grant, user=USER)
+    assert await manager.access_token(user=USER) == grant.access_token  # cached now
+    names = {"user": USER, part: ["not", "a", "string"]}
+    with pytest.raises(InvalidTokenKey, match=rf"^TokenKey\.{part} must be a non-empty string$"):
+        await manager.get_token(**names)  # type: ignore[arg-type]
 
 
 # -- after a 401, never the rejected token -------------------------------------------------
