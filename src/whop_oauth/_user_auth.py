@@ -65,7 +65,7 @@ class UserTokenAuth(httpx.Auth):
         self._source = source
         self._user = user
         self._tenant = tenant
-        self._extra = frozenset(parse_origin(url) for url in allowed_origins)
+        self._extra = frozenset(map(parse_origin, allowed_origins))
 
     def __repr__(self) -> str:
         return f"<UserTokenAuth tenant={self._tenant!r} user={self._user!r}>"

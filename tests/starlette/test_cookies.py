@@ -124,6 +124,36 @@ async def test_a_tampered_session_cookie_means_signed_out_and_is_deleted(
     assert "Max-Age=0" in set_cookies(response)["whop_session"]
 
 
+async def test_a_session_cookie_in_a_later_cookie_header_still_signs_the_request_in(
+    env: Env, browser: httpx.AsyncClient
+) -> None:
+    # An HTTP/2 client may send each cookie in a Cookie field of its own.
+    await env.sign_in(browser)
+    value = session_cookie_value(browser)
+    async with env.browser() as split:
+        response = await split.get(
+            "/", headers=[("Cookie", "theme=dark"), ("Cookie", f"whop_session={value}")]
+        )
+
+    assert response.json()["signed_in"] is True
+    assert "set-cookie" not in response.headers
+
+
+async def test_the_callback_finds_its_flow_cookie_in_a_later_cookie_header(
+    env: Env, browser: httpx.AsyncClient
+) -> None:
+    login = await browser.get("/auth/login")
+    ((name, value),) = browser.cookies.items()
+    callback_url = await env.authorize(login)
+    async with env.browser() as split:
+        callback = await split.get(
+            callback_url, headers=[("Cookie", "theme=dark"), ("Cookie", f"{name}={value}")]
+        )
+
+    assert callback.status_code == 303
+    assert "whop_session" in set_cookies(callback)
+
+
 @pytest.mark.parametrize(
     "value",
     ["", "garbage", "a.b.c", "e30.AAAA.BBBB", "\u00e9\u00e9", "." * 5000],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from starlette.authentication import (
     AuthCredentials,
@@ -15,7 +16,7 @@ from starlette.requests import HTTPConnection
 from ._cookies import SessionData
 from ._state import auth_state
 
-__all__ = ["WhopAuthBackend", "WhopUser", "credentials"]
+__all__ = ["WhopAuthBackend", "WhopUser", "credentials", "user_of"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,20 @@ def credentials(session: SessionData | None) -> tuple[AuthCredentials, BaseUser]
     """
     if session is None:
         return AuthCredentials(), UnauthenticatedUser()
-    return AuthCredentials(["authenticated", *session.scopes]), WhopUser.from_session(session)
+    return AuthCredentials(["authenticated", *session.scopes]), user_of(session)
+
+
+@lru_cache(maxsize=4096)
+def user_of(session: SessionData) -> WhopUser:
+    """``WhopUser.from_session``, remembered: the middleware asks on every request.
+
+    Building the frozen dataclass costs about as much as the rest of the session
+    check; a ``WhopUser`` is immutable and equal sessions make equal users, so one
+    instance serves every request of a session. Bounded: the least recently used
+    of 4,096 sessions is dropped. (``AuthCredentials`` holds a list, so each request
+    gets its own.)
+    """
+    return WhopUser.from_session(session)
 
 
 class WhopAuthBackend(AuthenticationBackend):

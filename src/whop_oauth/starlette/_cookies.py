@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "SessionData",
     "cookie_header",
     "flow_cookie_suffix",
+    "request_cookie",
 ]
 
 #: Shortest accepted signing key: HMAC-SHA256 wants 32 bytes of entropy.
@@ -218,6 +219,32 @@ class CookieCodec:
             del self._verified[next(iter(self._verified))]  # bounded: drop the oldest
         self._verified[value] = (session, current)
         return session, current
+
+
+def request_cookie(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
+    """The value of cookie ``name`` in an ASGI request's ``headers``, or ``None``.
+
+    It runs on every request, so it reads the raw headers and skips every other
+    cookie instead of building Starlette's ``request.cookies`` dict; it finds what
+    that dict would hold (every ``Cookie`` header read, as HTTP/2 may split one;
+    ``;``-separated; whitespace around names and values dropped; the last of
+    duplicate names wins), except that a quoted value keeps its quotes: the values
+    these modules set never contain any, so a quoted one fails the signature check
+    like any other forgery.
+
+    >>> request_cookie([(b"cookie", b"a=1; whop_session=abc ; b=2")], "whop_session")
+    'abc'
+    """
+    needle = name.encode("latin-1")
+    found = None
+    for header, value in headers:
+        if header != b"cookie" or needle not in value:
+            continue
+        for chunk in value.decode("latin-1").split(";"):
+            key, equals, cookie_value = chunk.partition("=")
+            if equals and key.strip() == name:
+                found = cookie_value.strip()
+    return found
 
 
 def flow_cookie_suffix(state: str) -> str | None:

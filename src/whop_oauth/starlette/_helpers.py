@@ -10,7 +10,7 @@ import httpx
 from starlette.requests import HTTPConnection
 
 from .._errors import ConfigurationError, SignInRequired
-from ._backend import WhopUser
+from ._backend import WhopUser, user_of
 from ._state import auth_state
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def current_user(request: HTTPConnection) -> WhopUser | None:
     >>> user.email if user else "anonymous"  # doctest: +SKIP
     """
     session = auth_state(request).session
-    return None if session is None else WhopUser.from_session(session)
+    return None if session is None else user_of(session)
 
 
 def csrf_token(request: HTTPConnection) -> str:

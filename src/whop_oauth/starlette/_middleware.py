@@ -47,8 +47,7 @@ class WhopAuthMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        connection = HTTPConnection(scope)
-        session, write = self.site.cookies.read_session(connection)
+        session, write = self.site.cookies.read_session(scope)
         state = AuthState(self.site, session, write=write)
         if state.session is not None:
             try:
@@ -92,7 +91,7 @@ class WhopAuthMiddleware:
                 except TokenStoreError as error:
                     logger.warning("could not end the session: %s", type(error).__name__)
             state.clear_session()
-            response = self.site.sign_in_required_response(connection)
+            response = self.site.sign_in_required_response(HTTPConnection(scope))
             await response(scope, receive, send_wrapper)
 
     async def _check_server_side(self, state: AuthState) -> None:

@@ -11,8 +11,15 @@ from typing import Literal
 
 from starlette.datastructures import Secret
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
-from ._cookies import CookieCodec, SessionData, cookie_header, flow_cookie_suffix
+from ._cookies import (
+    CookieCodec,
+    SessionData,
+    cookie_header,
+    flow_cookie_suffix,
+    request_cookie,
+)
 
 __all__ = ["FLOW_MAX_AGE", "MAX_FLOWS", "SESSION_MAX_AGE", "CookiePolicy", "CookieWrite"]
 
@@ -59,9 +66,9 @@ class CookiePolicy:
 
     # -- the session cookie ----------------------------------------------------------
 
-    def read_session(self, conn: HTTPConnection) -> tuple[SessionData | None, CookieWrite]:
+    def read_session(self, scope: Scope) -> tuple[SessionData | None, CookieWrite]:
         """The request's session and what to do with its cookie; unusable ones are dropped."""
-        raw = conn.cookies.get(self.session_cookie)
+        raw = request_cookie(scope["headers"], self.session_cookie)
         if raw is None:
             return None, "keep"
         session, current = self.codec.loads_session(raw, max_age=self.session_max_age)

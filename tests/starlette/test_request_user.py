@@ -1,0 +1,71 @@
+"""``request.user`` and ``request.auth`` on the signed-in request path: one ``WhopUser``
+per session, remembered within a bound; credentials of their own for every request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.authentication import UnauthenticatedUser
+
+from whop_oauth.starlette import SessionData, WhopUser
+from whop_oauth.starlette._backend import credentials, user_of
+
+
+def session(index: int = 0, **fields: Any) -> SessionData:
+    return SessionData(f"session-{index}", f"user_{index}", "biz_1", 1_700_000_000, **fields)
+
+
+def test_every_request_of_a_session_gets_the_same_user() -> None:
+    first = session(scopes=("openid", "email"), name="Ada")
+
+    auth, user = credentials(first)
+    _, again = credentials(session(scopes=("openid", "email"), name="Ada"))
+
+    assert user is again
+    assert user == WhopUser.from_session(first)
+    assert auth.scopes == ["authenticated", "openid", "email"]
+
+
+def test_sessions_that_differ_in_anything_get_users_of_their_own() -> None:
+    plain = user_of(session())
+
+    assert user_of(session(name="Ada")) is not plain
+    assert user_of(session(name="Ada")).name == "Ada"
+    assert user_of(session(1)).id == "user_1"
+
+
+def test_remembered_users_are_bounded() -> None:
+    first = session(name="oldest")
+    remembered = user_of(first)
+
+    for index in range(5000):  # more sessions than the bound
+        user_of(session(index))
+
+    rebuilt = user_of(first)
+    assert rebuilt is not remembered
+    assert rebuilt == remembered
+
+
+def test_each_request_gets_its_own_credentials() -> None:
+    one, _ = credentials(session(scopes=("email",)))
+    two, _ = credentials(session(scopes=("email",)))
+
+    one.scopes.append("admin")  # an endpoint that edits request.auth.scopes
+
+    assert two.scopes == ["authenticated", "email"]
+    assert credentials(session(scopes=("email",)))[0].scopes == ["authenticated", "email"]
+
+
+def test_signed_out_requests_get_starlettes_anonymous_user() -> None:
+    auth, user = credentials(None)
+
+    assert isinstance(user, UnauthenticatedUser)
+    assert auth.scopes == []
+
+
+def test_a_user_is_immutable() -> None:
+    user = user_of(session())
+
+    with pytest.raises(AttributeError):
+        user.id = "user_other"  # type: ignore[misc]
