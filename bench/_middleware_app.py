@@ -68,7 +68,7 @@ def _provider(request: httpx.Request) -> httpx.Response:
 MOCK = httpx.MockTransport(_provider)
 
 
-def _api_client() -> httpx.AsyncClient:
+def api_client() -> httpx.AsyncClient:
     # Cookie-less, like the client whop_oauth makes for user_http_client: every variant
     # pays the same for httpx, so the differences are the auth layers' own.
     return httpx.AsyncClient(transport=MOCK, cookies=NoCookieJar())
@@ -123,9 +123,16 @@ def manager_for(store_url: str) -> TokenManager:
     return TokenManager(_client(), open_store(store_url, encryption_keys=[ENCRYPTION_KEY]))
 
 
-def build(variant: str, manager: TokenManager | None = None) -> Starlette:
-    """The app of ``variant``; the signed-in ones need ``manager``."""
-    api = _api_client()
+def build(
+    variant: str, manager: TokenManager | None = None, api: httpx.AsyncClient | None = None
+) -> Starlette:
+    """The app of ``variant``; the signed-in ones need ``manager``.
+
+    ``api`` is the client every endpoint calls the API through (``user_http_client``'s
+    too); variants compared in one process share one, so no variant gets a client
+    object of its own that happens to sit better in memory.
+    """
+    api = api or api_client()
 
     async def bare(request: Request) -> Response:
         answer = await api.get(API_URL, headers={"Authorization": FIXED_BEARER})
@@ -134,7 +141,7 @@ def build(variant: str, manager: TokenManager | None = None) -> Starlette:
     if variant == "bare":
         return Starlette(routes=[Route("/me", bare)])
     assert manager is not None
-    whop = _whop(manager, http_client=_api_client())
+    whop = _whop(manager, http_client=api)
 
     async def helper(request: Request) -> Response:
         answer = await user_http_client(request).get("/me")

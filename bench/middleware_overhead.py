@@ -1,8 +1,8 @@
 """The signed-in request path: whop_oauth's middleware + a call to the provider's API as
 the user, against the same endpoint with no auth and a fixed ``Authorization`` header.
 
-    python -m bench.middleware_overhead [--requests 30000] [--rounds 15] [--seconds 5]
-        [--wrk-rounds 5] [--connections 16] [--only in-process|uvicorn]
+    python -m bench.middleware_overhead [--requests 30000] [--block 50] [--seconds 2]
+        [--wrk-rounds 15] [--connections 16] [--only in-process|uvicorn]
 
 Three apps (``bench/_middleware_app.py``), all calling the API through one
 ``httpx.MockTransport``: ``bare`` (fixed header), ``helper`` (middleware, server-side
@@ -10,10 +10,14 @@ session check, ``user_http_client``) and ``auth`` (middleware, ``manager.auth()`
 app-owned client). The signed-in ones use a SQLite store and a token that needs no refresh.
 Every variant receives the same session cookie, as a browser would send it.
 
-In-process: raw ASGI calls (no HTTP parsing), variants in alternating rounds, medians
-of the process's CPU time (so other load on a shared machine does not count).
-Under uvicorn (1 worker each) + wrk on loopback, alternating runs, medians; wrk is
-Debian's (``bash scripts/install-system-deps.sh --bench``).
+In-process: raw ASGI calls (no HTTP parsing), all variants on one API client, in short
+alternating rounds (``--block`` requests each), medians of the process's CPU time per
+round (so other load on a shared machine does not count, and drift in the machine's
+speed hits every variant alike).
+Under uvicorn (1 worker each) + wrk on loopback: rounds of new servers and one short run
+per variant in rotating order; each ratio is the median of the per-round ratios, since
+runs next to each other share the machine's state. wrk is Debian's
+(``bash scripts/install-system-deps.sh --bench``).
 """
 
 from __future__ import annotations
@@ -45,28 +49,30 @@ NAMES = {
 }
 
 
-async def in_process(requests: int, rounds: int, store_url: str) -> None:
-    per_round = requests // rounds
+async def in_process(requests: int, block: int, store_url: str) -> None:
+    rounds = requests // block
     async with apps.seeded_manager(store_url, [0]) as manager:
         cookie = apps.cookie(0)  # sent to every variant, as a browser would
+        api = apps.api_client()  # one for every variant: only the auth layers differ
         variants = {}
         for variant in apps.VARIANTS:
-            driver = apps.Driver(apps.build(variant, manager))
+            driver = apps.Driver(apps.build(variant, manager, api))
 
             async def go(driver: apps.Driver = driver) -> None:
-                for _ in range(per_round):
+                for _ in range(block):
                     if await driver.get(cookie) != 200:
                         raise RuntimeError("the benchmark app did not answer 200")
 
             variants[NAMES[variant]] = go
-        for run in variants.values():  # warm-up: caches filled, code paths hot
-            await run()
+        for _ in range(20):  # warm-up: caches filled, code paths hot
+            for run in variants.values():
+                await run()
         series = await alternate(variants, rounds=rounds, clock=time.process_time)
     print_table(
-        f"in-process (raw ASGI calls): {requests} GETs in {rounds} alternating rounds, "
-        "CPU time of this process, medians",
+        f"in-process (raw ASGI calls): {rounds * block} GETs per variant in {rounds} "
+        f"alternating rounds of {block}, CPU time of this process, medians",
         series,
-        requests=per_round,
+        requests=block,
         floor=NAMES["bare"],
     )
 
@@ -88,6 +94,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+#: With two cores or more, the server and wrk each get a core of their own, so neither
+#: is moved around or made to wait for the other (``taskset``, from util-linux).
+_PINNED = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+PIN_SERVER = ["taskset", "-c", "1"] if _PINNED else []
+PIN_WRK = ["taskset", "-c", "0"] if _PINNED else []
+
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -104,6 +116,7 @@ def wrk(
     args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if cookie:
         args[1:1] = ["-H", f"Cookie: {cookie}"]
+    args[:0] = PIN_WRK
     cpu_before = cpu_seconds(server) if server else 0.0
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(server) - cpu_before if server else float("nan")
@@ -129,8 +142,8 @@ def uvicorn(variant: str, store_url: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_STORE": store_url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench._middleware_app:app", "--port", str(port),
-         "--workers", "1", "--no-access-log", "--log-level", "warning"],
+        [*PIN_SERVER, sys.executable, "-m", "uvicorn", "bench._middleware_app:app",
+         "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
         env=env,
     )  # fmt: skip
     try:
@@ -153,12 +166,15 @@ def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -
         return
     cookie = apps.cookie(0)
     runs: dict[str, list[WrkRun]] = {variant: [] for variant in apps.VARIANTS}
-    with ExitStack() as stack:
-        servers = {v: stack.enter_context(uvicorn(v, store_url)) for v in apps.VARIANTS}
-        for variant in apps.VARIANTS:
-            wrk(servers[variant][0], cookie, 2, connections)  # warm-up
-        names = list(apps.VARIANTS)
-        for i in range(rounds):
+    names = list(apps.VARIANTS)
+    for i in range(rounds):
+        # New servers every round: one process of the same app can run a few percent
+        # faster or slower than the next (hash seed, memory layout), as much as the
+        # difference measured here, so each round draws its own.
+        with ExitStack() as stack:
+            servers = {v: stack.enter_context(uvicorn(v, store_url)) for v in names}
+            for variant in names:
+                wrk(servers[variant][0], cookie, 1, connections)  # warm-up
             for variant in names[i % 3 :] + names[: i % 3]:
                 url, pid = servers[variant]
                 # The cookie goes to every variant, as a browser sends it: the bare app's
@@ -168,25 +184,33 @@ def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -
     def median(variant: str, field: str) -> float:
         return statistics.median(getattr(run, field) for run in runs[variant])
 
+    def paired(variant: str, field: str, *, inverse: bool = False) -> float:
+        """The median over rounds of this variant's figure over the bare one's that round."""
+        ratios = []
+        for this, bare in zip(runs[variant], runs["bare"], strict=True):
+            ratio = getattr(this, field) / getattr(bare, field)
+            ratios.append(1 / ratio if inverse else ratio)
+        return statistics.median(ratios)
+
     print(
         f"\nuvicorn (1 worker, h11) + wrk -t1 -c{connections} on loopback: "
-        f"{rounds} alternating {seconds}s runs per variant, medians"
+        f"{rounds} rounds of new servers and one {seconds}s run each in rotating order, medians"
     )
     print(f"  {'variant':<31} {'req/s':>6} {'mean':>8} {'p50':>8} {'p99':>8} "
-          f"{'1/req/s':>7} {'latency':>7} {'server CPU':>13} {'ratio':>6}")  # fmt: skip
+          f"{'server CPU':>13} {'1/req/s':>7} {'latency':>7} {'CPU':>6}")  # fmt: skip
     for variant in apps.VARIANTS:
         rps, mean = median(variant, "rps"), median(variant, "mean_ms")
         p50, p99 = median(variant, "p50_ms"), median(variant, "p99_ms")
         cpu = median(variant, "cpu_us")
-        rps_ratio = median("bare", "rps") / rps
-        lat_ratio = mean / median("bare", "mean_ms")
-        cpu_ratio = cpu / median("bare", "cpu_us")
+        throughput, latency = paired(variant, "rps", inverse=True), paired(variant, "mean_ms")
         print(f"  {NAMES[variant]:<31} {rps:>6.0f} {mean:>6.2f}ms {p50:>6.2f}ms {p99:>6.2f}ms "
-              f"{rps_ratio:>6.2f}x {lat_ratio:>6.2f}x {cpu:>7.0f} µs/req "
-              f"{cpu_ratio:>5.2f}x")  # fmt: skip
-    print("  ratios to the bare endpoint; 1/req/s: its throughput over this one's (> 1: slower);")
-    print("  server CPU: the uvicorn process's CPU time per request; other load on a shared")
-    print("  machine inflates it far less than the wall-clock figures, which vary run to run")
+              f"{cpu:>7.0f} µs/req {throughput:>6.2f}x {latency:>6.2f}x "
+              f"{paired(variant, 'cpu_us'):>5.2f}x")  # fmt: skip
+    print("  ratios to the bare endpoint, each the median over rounds of that round's ratio")
+    print("  (runs next to each other share the machine's state); 1/req/s: the bare")
+    print("  throughput over this one's (> 1: slower); latency: mean latency; CPU: the")
+    print("  uvicorn process's CPU time per request, which other load on a shared machine")
+    print("  inflates far less than the wall-clock figures")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -194,7 +218,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         if args.only in (None, "in-process"):
-            await in_process(args.requests, args.rounds, store_url)
+            await in_process(args.requests, args.block, store_url)
         if args.only in (None, "uvicorn"):
             if args.only == "uvicorn":
                 async with apps.seeded_manager(store_url, [0]):
@@ -207,9 +231,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=30_000)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--wrk-rounds", type=int, default=5)
+    parser.add_argument("--block", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--wrk-rounds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", choices=["in-process", "uvicorn"])
     asyncio.run(main(parser.parse_args()))

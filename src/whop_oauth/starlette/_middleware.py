@@ -11,7 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._errors import SignInRequired, TokenStoreError
 from .._session_registry import Miss
+from ..stores._sessions import SessionRecord
 from ._backend import credentials
+from ._cookies import SessionData
 from ._pages import NO_CACHE_HEADERS
 from ._site import Site
 from ._state import SCOPE_KEY, AuthState
@@ -49,18 +51,22 @@ class WhopAuthMiddleware:
             return
         session, write = self.site.cookies.read_session(scope)
         state = AuthState(self.site, session, write=write)
-        if state.session is not None:
-            try:
-                await self._check_server_side(state)
-            except TokenStoreError as exc:
-                if scope["type"] == "websocket":
-                    raise
-                logger.warning("session store unavailable: %s", type(exc).__name__)
-                unavailable = PlainTextResponse(
-                    "Service unavailable, please try again.", 503, headers=NO_CACHE_HEADERS
-                )
-                await unavailable(scope, receive, send)
-                return
+        if session is not None:
+            # Is the session still on? A dict lookup while remembered, else the store.
+            record = self._sessions.peek(session.session_id)
+            if isinstance(record, Miss):
+                try:
+                    record = await self._sessions.get(session.session_id)
+                except TokenStoreError as exc:
+                    if scope["type"] == "websocket":
+                        raise
+                    logger.warning("session store unavailable: %s", type(exc).__name__)
+                    unavailable = PlainTextResponse(
+                        "Service unavailable, please try again.", 503, headers=NO_CACHE_HEADERS
+                    )
+                    await unavailable(scope, receive, send)
+                    return
+            _sign_out_if_ended(state, session, record)
         scope[SCOPE_KEY] = state
         scope["auth"], scope["user"] = credentials(state.session)
         if scope["type"] == "websocket":
@@ -94,16 +100,14 @@ class WhopAuthMiddleware:
             response = self.site.sign_in_required_response(HTTPConnection(scope))
             await response(scope, receive, send_wrapper)
 
-    async def _check_server_side(self, state: AuthState) -> None:
-        """Sign the request out if its session was ended; a dict lookup when remembered."""
-        session = state.session
-        assert session is not None
-        record = self._sessions.peek(session.session_id)
-        if isinstance(record, Miss):
-            record = await self._sessions.get(session.session_id)
-        if record is None:
-            logger.info("the session was ended (signed out or signed in again): signed out")
-            state.clear_session()
-        elif record.key.user != session.user or record.key.tenant != session.tenant:
-            logger.warning("a session cookie names another user than its record: signed out")
-            state.clear_session()
+
+def _sign_out_if_ended(
+    state: AuthState, session: SessionData, record: SessionRecord | None
+) -> None:
+    """Sign the request out if its server-side session was ended or names someone else."""
+    if record is None:
+        logger.info("the session was ended (signed out or signed in again): signed out")
+        state.clear_session()
+    elif record.key.user != session.user or record.key.tenant != session.tenant:
+        logger.warning("a session cookie names another user than its record: signed out")
+        state.clear_session()
