@@ -62,6 +62,9 @@ MODULES: dict[str, str] = {
     "whop_oauth.stores._lease": "manager",
     "whop_oauth.stores._crypto": "manager",
     "whop_oauth.starlette._cookies": "starlette",
+    # Every request's session check and cookie write, and who request.user says it is.
+    "whop_oauth.starlette._middleware": "starlette",
+    "whop_oauth.starlette._backend": "starlette",
 }
 
 #: What no mutant can reach: other processes, real servers, a browser.

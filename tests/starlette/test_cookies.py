@@ -7,6 +7,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.requests import HTTPConnection
 from starlette_support import (
     KEY_A,
     KEY_B,
@@ -17,7 +20,7 @@ from starlette_support import (
 
 from whop_oauth import ConfigurationError
 from whop_oauth.starlette import SessionData
-from whop_oauth.starlette._cookies import CookieCodec
+from whop_oauth.starlette._cookies import CookieCodec, request_cookie
 from whop_oauth.testing import MockClient
 
 
@@ -291,3 +294,48 @@ def test_the_verified_session_cache_stays_bounded(monkeypatch: pytest.MonkeyPatc
         assert codec.loads_session(value, max_age=60)[0] is not None
     assert len(codec._verified) == 3
     assert all(codec.loads_session(v, max_age=60)[0] is not None for v in values)
+
+
+PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None)
+# Cookie headers as browsers and attackers write them: names (ours among them), values
+# of any Latin-1 text but quotes (Starlette unquotes those, whop_oauth never sets
+# them), and separators with stray whitespace, empty chunks and duplicate names.
+SESSION_COOKIE = "whop_session"
+COOKIE_NAME = st.sampled_from([SESSION_COOKIE, "whop_flow_x", "theme", "", " whop_session"])
+LATIN_1 = st.text(st.characters(max_codepoint=255, blacklist_characters='";'), max_size=12)
+COOKIE_CHUNK = st.one_of(
+    st.builds(lambda name, value: f"{name}={value}", COOKIE_NAME, LATIN_1), LATIN_1
+)
+RAW_COOKIE_HEADERS = st.lists(COOKIE_CHUNK, max_size=6).map(";".join)
+
+
+@PROPERTY
+@given(RAW_COOKIE_HEADERS)
+def test_the_session_cookie_is_read_from_a_header_as_starlette_parses_it(header: str) -> None:
+    raw = header.encode("latin-1")
+    expected = HTTPConnection({"type": "http", "headers": [(b"cookie", raw)]}).cookies
+
+    assert request_cookie([(b"cookie", raw)], SESSION_COOKIE) == expected.get(SESSION_COOKIE)
+
+
+@PROPERTY
+@given(RAW_COOKIE_HEADERS, RAW_COOKIE_HEADERS)
+def test_a_cookie_split_over_two_headers_is_read_as_starlette_reads_it(
+    first: str, second: str
+) -> None:
+    # HTTP/2 lets a client send one Cookie field per cookie; the last value still wins.
+    split = [(b"cookie", first.encode("latin-1")), (b"cookie", second.encode("latin-1"))]
+    expected = HTTPConnection({"type": "http", "headers": split}).cookies
+
+    assert request_cookie(split, SESSION_COOKIE) == expected.get(SESSION_COOKIE)
+
+
+def test_only_cookie_headers_are_read_for_the_session() -> None:
+    headers = [
+        (b"referer", b"https://app.test/?whop_session=forged"),
+        (b"x-whop-session", b"whop_session=forged"),
+        (b"cookie", b"theme=dark"),
+    ]
+
+    assert request_cookie(headers, SESSION_COOKIE) is None
+    assert request_cookie([*headers, (b"cookie", b"whop_session=real")], SESSION_COOKIE) == "real"
