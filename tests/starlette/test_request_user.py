@@ -3,12 +3,13 @@ per session, remembered within a bound; credentials of their own for every reque
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from starlette.authentication import UnauthenticatedUser
 
-from whop_oauth.starlette import SessionData, WhopUser
+from whop_oauth.starlette import SessionData
 from whop_oauth.starlette._backend import credentials, user_of
 
 
@@ -16,14 +17,29 @@ def session(index: int = 0, **fields: Any) -> SessionData:
     return SessionData(f"session-{index}", f"user_{index}", "biz_1", 1_700_000_000, **fields)
 
 
-def test_every_request_of_a_session_gets_the_same_user() -> None:
-    first = session(scopes=("openid", "email"), name="Ada")
+PROFILE: dict[str, Any] = {
+    "scopes": ("openid", "email"),
+    "name": "Ada",
+    "email": "ada@example.com",
+    "picture": "https://cdn.example/ada.png",
+}
 
-    auth, user = credentials(first)
-    _, again = credentials(session(scopes=("openid", "email"), name="Ada"))
+
+def test_every_request_of_a_session_gets_the_same_user() -> None:
+    auth, user = credentials(session(**PROFILE))
+    _, again = credentials(session(**PROFILE))
 
     assert user is again
-    assert user == WhopUser.from_session(first)
+    assert dataclasses.astuple(user) == (
+        "user_0",
+        "biz_1",
+        "Ada",
+        "ada@example.com",
+        "https://cdn.example/ada.png",
+        ("openid", "email"),
+        1_700_000_000,
+        "session-0",
+    )
     assert auth.scopes == ["authenticated", "openid", "email"]
 
 
