@@ -113,7 +113,8 @@ def main(users: int, backends: list[str]) -> None:
                 flush=True,
             )
     print(
-        "  caches: token cache 10,000 entries, session memory 10,000, verified cookies 4,096;"
+        "  caches: token cache 10,000 entries, session memory 10,000, verified cookies 4,096,"
+        " users (WhopUser LRU) 4,096;"
         " each drops its oldest entry when full"
     )
 
