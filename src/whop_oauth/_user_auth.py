@@ -13,8 +13,6 @@ from ._token import DEFAULT_TENANT, Token
 
 __all__ = ["TokenSource", "UserTokenAuth"]
 
-_NONE: frozenset[Origin] = frozenset()
-
 
 class TokenSource(Protocol):
     """What ``UserTokenAuth`` needs: a user's token, a refresh after a 401, and where the
@@ -67,7 +65,7 @@ class UserTokenAuth(httpx.Auth):
         self._source = source
         self._user = user
         self._tenant = tenant
-        self._extra = frozenset(map(parse_origin, allowed_origins)) if allowed_origins else _NONE
+        self._extra = frozenset(map(parse_origin, allowed_origins))
 
     def __repr__(self) -> str:
         return f"<UserTokenAuth tenant={self._tenant!r} user={self._user!r}>"

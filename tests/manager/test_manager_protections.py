@@ -285,17 +285,27 @@ async def test_concurrent_401s_take_the_lock_once(
     assert (store.locks, mock.stats.token_refresh) == (1, 1)
 
 
-async def test_a_401_during_a_refresh_that_kept_the_rejected_token_refreshes_once_more(
+async def failing_proactive_refresh(
     client: OAuthClient, grant: Token, store: CountingStore, mock: MockWhop
-) -> None:
+) -> tuple[TokenManager, Token, asyncio.Task[Token]]:
+    """A manager whose due grant's proactive refresh is in flight and will fail (503),
+    so it serves the old token; the manager, that token, and the get_token task."""
     now = time.time()
     due = dataclasses.replace(grant, expires_at=now + 30, issued_at=now - 3600)
     manager = TokenManager(client, store)
     await manager.save(due, user=USER)
-    mock.fail_next("token", 503)  # the proactive refresh fails and serves the old token
+    store.locks = 0
+    mock.fail_next("token", 503)
     proactive = asyncio.create_task(manager.get_token(user=USER))
     await asyncio.sleep(0)  # its refresh is in flight
     assert manager._inflight
+    return manager, due, proactive
+
+
+async def test_a_401_during_a_refresh_that_kept_the_rejected_token_refreshes_once_more(
+    client: OAuthClient, grant: Token, store: CountingStore, mock: MockWhop
+) -> None:
+    manager, due, proactive = await failing_proactive_refresh(client, grant, store, mock)
 
     after_401 = await manager.refresh(user=USER, rejected_access_token=due.access_token)
 
@@ -497,14 +507,7 @@ async def test_a_sign_in_whose_lease_was_taken_over_is_fenced_out(
 async def test_two_401s_during_a_refresh_that_kept_the_rejected_token_share_the_next_one(
     client: OAuthClient, grant: Token, store: CountingStore, mock: MockWhop
 ) -> None:
-    now = time.time()
-    due = dataclasses.replace(grant, expires_at=now + 30, issued_at=now - 3600)
-    manager = TokenManager(client, store)
-    await manager.save(due, user=USER)
-    store.locks = 0
-    mock.fail_next("token", 503)  # the proactive refresh fails and serves the old token
-    proactive = asyncio.create_task(manager.get_token(user=USER))
-    await asyncio.sleep(0)
+    manager, due, proactive = await failing_proactive_refresh(client, grant, store, mock)
 
     after_401 = await asyncio.gather(
         manager.refresh(user=USER, rejected_access_token=due.access_token),

@@ -298,11 +298,13 @@ def test_the_verified_session_cache_stays_bounded(monkeypatch: pytest.MonkeyPatc
 
 PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None)
 # Cookie headers as browsers and attackers write them: names (ours among them), values
-# of any Latin-1 text but quotes (Starlette unquotes those, whop_oauth never sets
-# them), and separators with stray whitespace, empty chunks and duplicate names.
+# of any Latin-1 text, quotes and escapes included, and separators with stray
+# whitespace, empty chunks and duplicate names.
 SESSION_COOKIE = "whop_session"
-COOKIE_NAME = st.sampled_from([SESSION_COOKIE, "whop_flow_x", "theme", "", " whop_session"])
-LATIN_1 = st.text(st.characters(max_codepoint=255, blacklist_characters='";'), max_size=12)
+COOKIE_NAME = st.sampled_from(
+    [SESSION_COOKIE, "whop_flow_x", "theme", "", " whop_session", "whop_session_old"]
+)
+LATIN_1 = st.text(st.characters(max_codepoint=255, blacklist_characters=";"), max_size=12)
 COOKIE_CHUNK = st.one_of(
     st.builds(lambda name, value: f"{name}={value}", COOKIE_NAME, LATIN_1), LATIN_1
 )
@@ -339,3 +341,6 @@ def test_only_cookie_headers_are_read_for_the_session() -> None:
 
     assert request_cookie(headers, SESSION_COOKIE) is None
     assert request_cookie([*headers, (b"cookie", b"whop_session=real")], SESSION_COOKIE) == "real"
+    # A later Cookie header that only mentions the name keeps the value found before it.
+    later = [(b"cookie", b"whop_session=real"), (b"cookie", b"whop_session_old=stale")]
+    assert request_cookie(later, SESSION_COOKIE) == "real"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -117,45 +117,30 @@ async def test_an_ended_session_is_logged_as_such(
     ]
 
 
-async def test_a_store_outage_answers_a_plain_uncached_503_and_says_why(
-    env: Env,
-    browser: httpx.AsyncClient,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    await env.sign_in(browser)
-    env.manager.sessions._memory.clear()
+async def unreachable(*args: object) -> None:
+    raise TokenStoreError("Redis token store: ConnectionError")
 
-    async def down(id_hash: str) -> object:
-        raise TokenStoreError("Redis token store: ConnectionError")
 
-    monkeypatch.setattr(env.store, "get_session", down)
-    response = await browser.get("/")
-
-    assert response.status_code == 503
-    assert response.text == "Service unavailable, please try again."
-    assert response.headers["cache-control"] == "no-store"
-    assert messages(caplog, logging.WARNING) == ["session store unavailable: TokenStoreError"]
+async def signed_in_websocket_call(
+    env: Env, browser: httpx.AsyncClient, endpoint: Callable[[WebSocket], Awaitable[None]]
+) -> list[Message]:
+    """``endpoint`` behind the middleware, called over a websocket as the signed-in browser."""
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)], middleware=[env.whop.middleware])
+    return await websocket_call(app, f"whop_session={session_cookie_value(browser)}".encode())
 
 
 async def test_a_store_outage_on_a_websocket_is_raised_not_answered_with_a_page(
     env: Env, browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await env.sign_in(browser)
-    env.manager.sessions._memory.clear()
-
-    async def down(id_hash: str) -> object:
-        raise TokenStoreError("Redis token store: ConnectionError")
-
     async def hello(websocket: WebSocket) -> None:
         await websocket.accept()
 
-    monkeypatch.setattr(env.store, "get_session", down)
-    app = Starlette(routes=[WebSocketRoute("/ws", hello)], middleware=[env.whop.middleware])
-    cookie = f"whop_session={session_cookie_value(browser)}".encode()
+    await env.sign_in(browser)
+    env.manager.sessions._memory.clear()
+    monkeypatch.setattr(env.store, "get_session", unreachable)
 
     with pytest.raises(TokenStoreError):
-        await websocket_call(app, cookie)
+        await signed_in_websocket_call(env, browser, hello)
 
 
 async def test_sign_in_required_on_a_websocket_is_raised_not_answered_with_a_page(
@@ -165,11 +150,9 @@ async def test_sign_in_required_on_a_websocket_is_raised_not_answered_with_a_pag
         raise SignInRequired("nobody is signed in")
 
     await env.sign_in(browser)
-    app = Starlette(routes=[WebSocketRoute("/ws", needs_grant)], middleware=[env.whop.middleware])
-    cookie = f"whop_session={session_cookie_value(browser)}".encode()
 
     with pytest.raises(SignInRequired):
-        await websocket_call(app, cookie)
+        await signed_in_websocket_call(env, browser, needs_grant)
 
 
 async def test_sign_in_required_after_the_response_started_is_raised_not_answered_twice(
@@ -218,10 +201,7 @@ async def test_a_grant_gone_mid_request_is_logged_and_an_unreachable_store_does_
     await env.sign_in(browser)
     await env.manager.sign_out(user="user_mock1")  # the grant is gone; the session is not
 
-    async def down(id_hash: str) -> None:
-        raise TokenStoreError("Redis token store: ConnectionError")
-
-    monkeypatch.setattr(env.store, "delete_session", down)
+    monkeypatch.setattr(env.store, "delete_session", unreachable)
     caplog.set_level(logging.INFO)
     response = await browser.get("/me")
 

@@ -97,7 +97,10 @@ async def test_a_returning_browser_costs_one_store_read_per_cache_window(
 
 
 async def test_a_session_store_outage_answers_503_and_keeps_the_cookie(
-    env: Env, browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    env: Env,
+    browser: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await env.sign_in(browser)
     env.manager.sessions._memory.clear()
@@ -109,6 +112,11 @@ async def test_a_session_store_outage_answers_503_and_keeps_the_cookie(
     response = await browser.get("/")
     assert response.status_code == 503
     assert "set-cookie" not in response.headers  # nobody is signed out by an outage
+    assert response.text == "Service unavailable, please try again."
+    assert response.headers["cache-control"] == "no-store"
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "session store unavailable: TokenStoreError"
+    ]
 
 
 # -- two app instances (two workers) on one shared store --------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.datastructures import Secret
+from starlette.requests import cookie_parser
 
 from .._errors import ConfigurationError
 from .._scopes import split_scopes
@@ -224,13 +225,10 @@ class CookieCodec:
 def request_cookie(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
     """The value of cookie ``name`` in an ASGI request's ``headers``, or ``None``.
 
-    It runs on every request, so it reads the raw headers and skips every other
-    cookie instead of building Starlette's ``request.cookies`` dict; it finds what
-    that dict would hold (every ``Cookie`` header read, as HTTP/2 may split one;
-    ``;``-separated; whitespace around names and values dropped; the last of
-    duplicate names wins), except that a quoted value keeps its quotes: the values
-    these modules set never contain any, so a quoted one fails the signature check
-    like any other forgery.
+    What Starlette's ``request.cookies`` would hold (every ``Cookie`` header parsed
+    with its ``cookie_parser``, the last value wins), without building a connection,
+    its headers and a dict of every cookie on every request: a ``Cookie`` header
+    that does not contain ``name`` is not parsed at all.
 
     >>> request_cookie([(b"cookie", b"a=1; whop_session=abc ; b=2")], "whop_session")
     'abc'
@@ -238,12 +236,8 @@ def request_cookie(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | N
     needle = name.encode("latin-1")
     found = None
     for header, value in headers:
-        if header != b"cookie" or needle not in value:
-            continue
-        for chunk in value.decode("latin-1").split(";"):
-            key, equals, cookie_value = chunk.partition("=")
-            if equals and key.strip() == name:
-                found = cookie_value.strip()
+        if header == b"cookie" and needle in value:
+            found = cookie_parser(value.decode("latin-1")).get(name, found)
     return found
 
 

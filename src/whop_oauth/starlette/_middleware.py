@@ -22,6 +22,11 @@ __all__ = ["WhopAuthMiddleware"]
 
 logger = logging.getLogger("whop_oauth.starlette")
 
+#: The answer while the session store cannot be read: nobody is signed in or out by it.
+STORE_UNAVAILABLE = PlainTextResponse(
+    "Service unavailable, please try again.", 503, headers=NO_CACHE_HEADERS
+)
+
 
 class WhopAuthMiddleware:
     """Reads the signed session cookie and sets ``request.user`` / ``request.auth``.
@@ -61,10 +66,7 @@ class WhopAuthMiddleware:
                     if scope["type"] == "websocket":
                         raise
                     logger.warning("session store unavailable: %s", type(exc).__name__)
-                    unavailable = PlainTextResponse(
-                        "Service unavailable, please try again.", 503, headers=NO_CACHE_HEADERS
-                    )
-                    await unavailable(scope, receive, send)
+                    await STORE_UNAVAILABLE(scope, receive, send)
                     return
             _sign_out_if_ended(state, session, record)
         scope[SCOPE_KEY] = state

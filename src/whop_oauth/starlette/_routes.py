@@ -18,7 +18,7 @@ from .._hooks import call_hook
 from .._reasons import describe
 from .._tenants import prove_tenant
 from .._token import Token
-from ._cookies import MAX_ID_LENGTH, SessionData, request_cookie
+from ._cookies import MAX_ID_LENGTH, SessionData
 from ._origin_check import OriginCheck
 from ._pages import NO_CACHE_HEADERS
 from ._redirects import origin_of, safe_return_path
@@ -81,7 +81,7 @@ class AuthEndpoints:
         site = self.site
         state = auth_state(request)
         name = site.cookies.flow_cookie_name(request.query_params.get("state") or "")
-        raw = request_cookie(request.scope["headers"], name) if name is not None else None
+        raw = request.cookies.get(name) if name is not None else None
         previous = state.session
         state.return_path = site.paths.home  # until the flow says where it was going
         try:
