@@ -2,7 +2,8 @@
 the user, against the same endpoint with no auth and a fixed ``Authorization`` header.
 
     python -m bench.middleware_overhead [--requests 30000] [--block 50] [--seconds 2]
-        [--wrk-rounds 15] [--connections 16] [--only in-process|uvicorn]
+        [--wrk-rounds 15] [--connections 16] [--counted-requests 640]
+        [--only in-process|uvicorn|instructions]
 
 Three apps (``bench/_middleware_app.py``), all calling the API through one
 ``httpx.MockTransport``: ``bare`` (fixed header), ``helper`` (middleware, server-side
@@ -18,6 +19,9 @@ Under uvicorn (1 worker each) + wrk on loopback: rounds of new servers and one s
 per variant in rotating order; each ratio is the median of the per-round ratios, since
 runs next to each other share the machine's state. wrk is Debian's
 (``bash scripts/install-system-deps.sh --bench``).
+Under uvicorn and callgrind: the instructions each server executes per request
+(``bench/_callgrind.py``), the same from run to run, where wall-clock ratios on a
+shared machine move by several percent.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from pathlib import Path
 
 import httpx
 
+from . import _callgrind
 from . import _middleware_app as apps
 from ._harness import alternate, free_port, machine_line, print_table
 
@@ -137,10 +142,11 @@ def wrk(
 
 
 @contextmanager
-def uvicorn(variant: str, store_url: str) -> Iterator[tuple[str, int]]:
+def uvicorn(variant: str, store_url: str, seed: int) -> Iterator[tuple[str, int]]:
     """A one-worker uvicorn serving ``variant``; yields the endpoint's URL and its pid."""
     port = free_port()
     env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_STORE": store_url}
+    env["PYTHONHASHSEED"] = str(seed)
     proc = subprocess.Popen(
         [*PIN_SERVER, sys.executable, "-m", "uvicorn", "bench._middleware_app:app",
          "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
@@ -160,34 +166,45 @@ def uvicorn(variant: str, store_url: str) -> Iterator[tuple[str, int]]:
         proc.wait(timeout=10)
 
 
+#: The runs under uvicorn: each variant, and the bare app a second time in its own
+#: server, whose ratio to the first is what the machine's noise alone makes of 1.00x.
+SERVERS = {"bare": "bare", "bare again": "bare", "helper": "helper", "auth": "auth"}
+NOISE = "bare endpoint again (noise)"
+
+
 def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -> None:
     if shutil.which("wrk") is None:
         print("\nuvicorn + wrk: skipped (run `bash scripts/install-system-deps.sh --bench`)")
         return
     cookie = apps.cookie(0)
-    runs: dict[str, list[WrkRun]] = {variant: [] for variant in apps.VARIANTS}
-    names = list(apps.VARIANTS)
+    runs: dict[str, list[WrkRun]] = {label: [] for label in SERVERS}
+    labels = list(SERVERS)
     for i in range(rounds):
         # New servers every round: one process of the same app can run a few percent
-        # faster or slower than the next (hash seed, memory layout), as much as the
-        # difference measured here, so each round draws its own.
+        # faster or slower than the next (memory layout), as much as the difference
+        # measured here, so each round draws its own. The servers of a round share
+        # one hash seed, so no variant gets a luckier dict layout than another.
         with ExitStack() as stack:
-            servers = {v: stack.enter_context(uvicorn(v, store_url)) for v in names}
-            for variant in names:
-                wrk(servers[variant][0], cookie, 1, connections)  # warm-up
-            for variant in names[i % 3 :] + names[: i % 3]:
-                url, pid = servers[variant]
+            servers = {
+                label: stack.enter_context(uvicorn(variant, store_url, seed=i))
+                for label, variant in SERVERS.items()
+            }
+            for label in labels:
+                wrk(servers[label][0], cookie, 1, connections)  # warm-up
+            shift = i % len(labels)
+            for label in labels[shift:] + labels[:shift]:
+                url, pid = servers[label]
                 # The cookie goes to every variant, as a browser sends it: the bare app's
                 # server parses the same bytes.
-                runs[variant].append(wrk(url, cookie, seconds, connections, pid))
+                runs[label].append(wrk(url, cookie, seconds, connections, pid))
 
-    def median(variant: str, field: str) -> float:
-        return statistics.median(getattr(run, field) for run in runs[variant])
+    def median(label: str, field: str) -> float:
+        return statistics.median(getattr(run, field) for run in runs[label])
 
-    def paired(variant: str, field: str, *, inverse: bool = False) -> float:
-        """The median over rounds of this variant's figure over the bare one's that round."""
+    def paired(label: str, field: str, *, inverse: bool = False) -> float:
+        """The median over rounds of this server's figure over the bare one's that round."""
         ratios = []
-        for this, bare in zip(runs[variant], runs["bare"], strict=True):
+        for this, bare in zip(runs[label], runs["bare"], strict=True):
             ratio = getattr(this, field) / getattr(bare, field)
             ratios.append(1 / ratio if inverse else ratio)
         return statistics.median(ratios)
@@ -198,19 +215,48 @@ def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -
     )
     print(f"  {'variant':<31} {'req/s':>6} {'mean':>8} {'p50':>8} {'p99':>8} "
           f"{'server CPU':>13} {'1/req/s':>7} {'latency':>7} {'CPU':>6}")  # fmt: skip
-    for variant in apps.VARIANTS:
-        rps, mean = median(variant, "rps"), median(variant, "mean_ms")
-        p50, p99 = median(variant, "p50_ms"), median(variant, "p99_ms")
-        cpu = median(variant, "cpu_us")
-        throughput, latency = paired(variant, "rps", inverse=True), paired(variant, "mean_ms")
-        print(f"  {NAMES[variant]:<31} {rps:>6.0f} {mean:>6.2f}ms {p50:>6.2f}ms {p99:>6.2f}ms "
+    for label in labels:
+        name = NOISE if label == "bare again" else NAMES[label]
+        rps, mean = median(label, "rps"), median(label, "mean_ms")
+        p50, p99 = median(label, "p50_ms"), median(label, "p99_ms")
+        cpu = median(label, "cpu_us")
+        throughput, latency = paired(label, "rps", inverse=True), paired(label, "mean_ms")
+        print(f"  {name:<31} {rps:>6.0f} {mean:>6.2f}ms {p50:>6.2f}ms {p99:>6.2f}ms "
               f"{cpu:>7.0f} µs/req {throughput:>6.2f}x {latency:>6.2f}x "
-              f"{paired(variant, 'cpu_us'):>5.2f}x")  # fmt: skip
+              f"{paired(label, 'cpu_us'):>5.2f}x")  # fmt: skip
     print("  ratios to the bare endpoint, each the median over rounds of that round's ratio")
     print("  (runs next to each other share the machine's state); 1/req/s: the bare")
     print("  throughput over this one's (> 1: slower); latency: mean latency; CPU: the")
-    print("  uvicorn process's CPU time per request, which other load on a shared machine")
-    print("  inflates far less than the wall-clock figures")
+    print("  uvicorn process's CPU time per request. The bare app's second server shows")
+    print("  how far from 1.00x the machine's noise alone puts a ratio")
+
+
+def instructions(requests: int, store_url: str) -> None:
+    if not _callgrind.available():
+        print("\nuvicorn under callgrind: skipped (no valgrind)")
+        return
+    cookie = apps.cookie(0)
+    # The bare app twice, first and last: how far apart its two counts are is how
+    # precise the figures are.
+    order = ["bare", "helper", "auth", "bare"]
+    counts: dict[str, list[float]] = {variant: [] for variant in apps.VARIANTS}
+    for variant in order:
+        counts[variant].append(
+            _callgrind.instructions_per_request(variant, store_url, cookie, requests)
+        )
+    bare = statistics.mean(counts["bare"])
+    print(
+        f"\nuvicorn (1 worker, h11) under callgrind: instructions the server executes per "
+        f"request, over {requests} GETs on {_callgrind.CONNECTIONS} connections"
+    )
+    print(f"  {'variant':<31} {'instructions/request':>21} {'ratio':>6}")
+    for variant in apps.VARIANTS:
+        per = statistics.mean(counts[variant])
+        print(f"  {NAMES[variant]:<31} {per:>21,.0f} {per / bare:>5.3f}x")
+    first, last = counts["bare"]
+    apart = abs(first - last) / bare
+    print(f"  the bare server counted twice (first and last): {apart:.2%} apart;")
+    print("  instructions, not time: the same every run, but a cache miss counts as one")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -226,6 +272,11 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.to_thread(
                 under_uvicorn, args.seconds, args.wrk_rounds, args.connections, store_url
             )
+        if args.only in (None, "instructions"):
+            if args.only == "instructions":
+                async with apps.seeded_manager(store_url, [0]):
+                    pass
+            await asyncio.to_thread(instructions, args.counted_requests, store_url)
 
 
 if __name__ == "__main__":
@@ -235,5 +286,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--wrk-rounds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--only", choices=["in-process", "uvicorn"])
+    parser.add_argument("--counted-requests", type=int, default=640)
+    parser.add_argument("--only", choices=["in-process", "uvicorn", "instructions"])
     asyncio.run(main(parser.parse_args()))

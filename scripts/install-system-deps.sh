@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers some tests drive: redis-server, PostgreSQL, Debian's Chromium,
 # and Node.js with npm for the independent oidc-provider server (tests/independent); with
-# --bench, the wrk load generator too. Idempotent: installs only what is missing.
+# --bench, the wrk load generator and valgrind too. Idempotent: installs only what is missing.
 # (oidc-provider 9 needs Node.js 20+: machines that come with Node.js keep theirs.)
 set -euo pipefail
 
@@ -14,6 +14,7 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
+  command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

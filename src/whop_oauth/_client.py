@@ -152,6 +152,16 @@ class OAuthClient:
             raise ConfigurationError("provider metadata not loaded: await client.load_metadata()")
         return self._discovery.value
 
+    def fresh_metadata(self) -> ProviderMetadata | None:
+        """What ``load_metadata()`` returns when it need not fetch, else ``None``.
+
+        For paths taken on every request: they await ``load_metadata()`` only on ``None``.
+        """
+        if self._static is not None:
+            return self._static
+        assert self._discovery is not None
+        return self._discovery.current()
+
     async def load_metadata(self) -> ProviderMetadata:
         """The provider metadata, discovered (and cached for ``discovery_ttl``) if needed."""
         if self._static is not None:

@@ -61,6 +61,10 @@ class SingleFlightCache(Generic[T]):
     def fresh(self) -> bool:
         return self.value is not None and time.monotonic() < self._expires
 
+    def current(self) -> T | None:
+        """The value while it is fresh, else ``None`` (never fetches)."""
+        return self.value if self.fresh() else None
+
     def invalidate(self) -> None:
         self._expires = 0.0
 

@@ -7,6 +7,7 @@ merge of several documents is in test_discovery_merge.py.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from whop_oauth import (
     OAuthClient,
     ServerUnavailableError,
     TransportError,
+    whop_metadata,
 )
 from whop_oauth._discovery import discovery_urls
 
@@ -188,6 +190,27 @@ async def test_metadata_is_fetched_again_after_the_ttl(
     await client.load_metadata()
 
     assert route.call_count == 2
+
+
+async def test_fresh_metadata_is_what_load_metadata_gives_without_a_fetch(
+    make_client: Make, router: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = router.get(RFC8414).respond(200, json=document())
+    client = make_client(provider=ISSUER, discovery_ttl=60)
+    assert client.fresh_metadata() is None  # not discovered yet: the caller must load
+    loaded = await client.load_metadata()
+
+    assert client.fresh_metadata() is loaded
+    now = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: now + 61)
+    assert client.fresh_metadata() is None  # stale: load_metadata() would fetch again
+    assert route.call_count == 1
+
+
+def test_static_metadata_is_always_fresh(make_client: Make) -> None:
+    client = make_client(provider=whop_metadata(ISSUER))
+
+    assert client.fresh_metadata() is client.metadata
 
 
 async def test_a_stale_document_keeps_serving_when_the_refetch_fails(

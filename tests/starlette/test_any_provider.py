@@ -4,6 +4,7 @@ path whose OpenID and RFC 8414 documents each lack what the other has."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -138,3 +139,30 @@ async def test_the_users_token_may_go_to_a_userinfo_endpoint_on_another_host() -
     assert auth.sends_token_to("https://userinfo.idp.example/v1/userinfo")
     assert not auth.sends_token_to("https://oauth2.idp.example.evil.test/x")
     await client.aclose()
+
+
+async def test_api_calls_use_the_discovered_base_and_rediscover_after_the_ttl(
+    mock: MockWhop, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    discoveries: list[str] = []
+
+    async def seen(request: httpx.Request) -> None:
+        if "/.well-known/" in request.url.path:
+            discoveries.append(request.url.path)
+
+    http.event_hooks["request"].append(seen)
+    client_options = {"api_base_url": f"{ISSUER}/api/v1", "discovery_ttl": 60}
+    env = make_env(mock, http, provider=mock.issuer, client_options=client_options)
+    async with env.browser() as browser:
+        await sign_in(env, browser)
+        discoveries.clear()
+        for _ in range(3):  # within the TTL: the metadata in memory, nothing fetched
+            assert (await browser.get("/account")).status_code == 200
+        assert discoveries == []
+
+        later = time.monotonic() + 61
+        monkeypatch.setattr(time, "monotonic", lambda: later)
+        assert (await browser.get("/account")).status_code == 200
+
+    assert discoveries  # stale: the API call waited for the document to be fetched again
+    await env.provider.aclose()

@@ -14,6 +14,7 @@ from ._backend import WhopUser, user_of
 from ._state import auth_state
 
 if TYPE_CHECKING:
+    from .._metadata import ProviderMetadata
     from .._user_auth import UserTokenAuth
     from ._site import Site
 
@@ -90,29 +91,25 @@ class UserHTTPClient:
     def __repr__(self) -> str:
         return f"<UserHTTPClient for {self._site.client.issuer}>"
 
-    async def _url(self, url: httpx.URL | str) -> httpx.URL:
+    def _url(self, url: httpx.URL | str, metadata: ProviderMetadata) -> httpx.URL | str:
+        """Where a request for ``url`` goes: a path is joined to the provider's API base."""
         if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
-            # A path, the usual call: joined to the API base and parsed once. It keeps the
+            # A path, the usual call: httpx parses the joined URL once. It keeps the
             # base's origin (a path cannot change the authority), one of the provider's.
-            return httpx.URL(await self._api_base() + url)
+            return _api_base(metadata) + url
         target = httpx.URL(url)
         if target.is_relative_url:
-            target = httpx.URL(await self._api_base() + "/" + str(url).lstrip("/"))
+            target = httpx.URL(_api_base(metadata) + "/" + str(url).lstrip("/"))
         if not self.auth.sends_token_to(target):
             # Failing loudly beats sending the request without the token it needs.
             raise ConfigurationError("the user's token is only sent to the provider's origins")
         return target
 
-    async def _api_base(self) -> str:
-        """The provider's API base URL without its trailing slash."""
-        api_base = (await self._site.client.load_metadata()).api_base_url
-        if api_base is None:
-            raise ConfigurationError("the provider has no API base URL: use absolute URLs")
-        return api_base.rstrip("/")
-
     async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         """Like ``httpx.AsyncClient.request`` (``auth=`` is this user's)."""
-        target = await self._url(url)
+        client = self._site.client
+        # Every API call comes here: no coroutine of ours while the metadata is fresh.
+        target = self._url(url, client.fresh_metadata() or await client.load_metadata())
         return await self._site.http.get().request(method, target, auth=self.auth, **kwargs)
 
     @asynccontextmanager
@@ -120,9 +117,10 @@ class UserHTTPClient:
         self, method: str, url: httpx.URL | str, **kwargs: Any
     ) -> AsyncIterator[httpx.Response]:
         """Like ``httpx.AsyncClient.stream``: ``async with client.stream(...) as response``."""
-        target = await self._url(url)
-        client = self._site.http.get()
-        async with client.stream(method, target, auth=self.auth, **kwargs) as response:
+        client = self._site.client
+        target = self._url(url, client.fresh_metadata() or await client.load_metadata())
+        http = self._site.http.get()
+        async with http.stream(method, target, auth=self.auth, **kwargs) as response:
             yield response
 
     async def get(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
@@ -139,3 +137,10 @@ class UserHTTPClient:
 
     async def delete(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         return await self.request("DELETE", url, **kwargs)
+
+
+def _api_base(metadata: ProviderMetadata) -> str:
+    """The provider's API base URL without its trailing slash."""
+    if metadata.api_base_url is None:
+        raise ConfigurationError("the provider has no API base URL: use absolute URLs")
+    return metadata.api_base_url.rstrip("/")
