@@ -20,7 +20,12 @@ from starlette_support import (
 
 from whop_oauth import ConfigurationError
 from whop_oauth.starlette import SessionData
-from whop_oauth.starlette._cookies import CookieCodec, request_cookie
+from whop_oauth.starlette._cookie_header import (
+    MEMO_HEADER_BYTES,
+    SessionCookieReader,
+    request_cookie,
+)
+from whop_oauth.starlette._cookies import CookieCodec
 from whop_oauth.testing import MockClient
 
 
@@ -332,15 +337,55 @@ def test_a_cookie_split_over_two_headers_is_read_as_starlette_reads_it(
     assert request_cookie(split, SESSION_COOKIE) == expected.get(SESSION_COOKIE)
 
 
-def test_only_cookie_headers_are_read_for_the_session() -> None:
+@PROPERTY
+@given(st.lists(RAW_COOKIE_HEADERS, min_size=1, max_size=3))
+def test_the_reader_answers_as_starlette_whether_it_has_seen_the_headers_or_not(
+    headers: list[str],
+) -> None:
+    split = [(b"cookie", header.encode("latin-1")) for header in headers]
+    expected = HTTPConnection({"type": "http", "headers": split}).cookies.get(SESSION_COOKIE)
+    read = SessionCookieReader(SESSION_COOKIE)
+
+    assert read(split) == expected  # parsed
+    assert read(split) == expected  # remembered
+    assert read(list(reversed(split))) == HTTPConnection(
+        {"type": "http", "headers": split[::-1]}
+    ).cookies.get(SESSION_COOKIE)  # the same headers remembered, in another order
+
+
+def test_the_reader_remembers_a_bounded_number_of_short_headers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("whop_oauth.starlette._cookie_header.MEMO_SIZE", 3)
+    read = SessionCookieReader(SESSION_COOKIE)
+    headers = [f"theme={i}; whop_session=v{i}".encode() for i in range(5)]
+    for header in headers:
+        read([(b"cookie", header)])
+
+    assert list(read._memo) == headers[2:]  # the oldest went first
+    long = b"pad=" + b"x" * MEMO_HEADER_BYTES + b"; whop_session=long"
+    assert read([(b"cookie", long)]) == "long"
+    assert long not in read._memo  # parsed, not kept
+    assert read([(b"cookie", headers[0])]) == "v0"  # forgotten: parsed again
+
+
+@pytest.mark.parametrize(
+    "read",
+    [lambda headers: request_cookie(headers, SESSION_COOKIE), SessionCookieReader(SESSION_COOKIE)],
+    ids=["request_cookie", "reader"],
+)
+def test_only_cookie_headers_are_read_for_the_session(
+    read: Callable[[list[tuple[bytes, bytes]]], str | None],
+) -> None:
     headers = [
         (b"referer", b"https://app.test/?whop_session=forged"),
         (b"x-whop-session", b"whop_session=forged"),
         (b"cookie", b"theme=dark"),
     ]
 
-    assert request_cookie(headers, SESSION_COOKIE) is None
-    assert request_cookie([*headers, (b"cookie", b"whop_session=real")], SESSION_COOKIE) == "real"
+    assert read(headers) is None
+    assert read([*headers, (b"cookie", b"whop_session=real")]) == "real"
     # A later Cookie header that only mentions the name keeps the value found before it.
     later = [(b"cookie", b"whop_session=real"), (b"cookie", b"whop_session_old=stale")]
-    assert request_cookie(later, SESSION_COOKIE) == "real"
+    assert read(later) == "real"
+    assert read(later) == "real"  # remembered or not

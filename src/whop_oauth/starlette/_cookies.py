@@ -12,13 +12,12 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.datastructures import Secret
-from starlette.requests import cookie_parser
 
 from .._errors import ConfigurationError
 from .._scopes import split_scopes
@@ -30,7 +29,6 @@ __all__ = [
     "SessionData",
     "cookie_header",
     "flow_cookie_suffix",
-    "request_cookie",
 ]
 
 #: Shortest accepted signing key: HMAC-SHA256 wants 32 bytes of entropy.
@@ -220,25 +218,6 @@ class CookieCodec:
             del self._verified[next(iter(self._verified))]  # bounded: drop the oldest
         self._verified[value] = (session, current)
         return session, current
-
-
-def request_cookie(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
-    """The value of cookie ``name`` in an ASGI request's ``headers``, or ``None``.
-
-    What Starlette's ``request.cookies`` would hold (every ``Cookie`` header parsed
-    with its ``cookie_parser``, the last value wins), without building a connection,
-    its headers and a dict of every cookie on every request: a ``Cookie`` header
-    that does not contain ``name`` is not parsed at all.
-
-    >>> request_cookie([(b"cookie", b"a=1; whop_session=abc ; b=2")], "whop_session")
-    'abc'
-    """
-    needle = name.encode("latin-1")
-    found = None
-    for header, value in headers:
-        if header == b"cookie" and needle in value:
-            found = cookie_parser(value.decode("latin-1")).get(name, found)
-    return found
 
 
 def flow_cookie_suffix(state: str) -> str | None:

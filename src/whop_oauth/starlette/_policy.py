@@ -13,12 +13,12 @@ from starlette.datastructures import Secret
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+from ._cookie_header import SessionCookieReader
 from ._cookies import (
     CookieCodec,
     SessionData,
     cookie_header,
     flow_cookie_suffix,
-    request_cookie,
 )
 
 __all__ = ["FLOW_MAX_AGE", "MAX_FLOWS", "SESSION_MAX_AGE", "CookiePolicy", "CookieWrite"]
@@ -61,6 +61,7 @@ class CookiePolicy:
         self.flow_max_age = FLOW_MAX_AGE
         prefix = "__Host-" if secure else ""
         self.session_cookie = prefix + "whop_session"
+        self._session_value = SessionCookieReader(self.session_cookie)
         self._flow_prefix = prefix + "whop_flow_"
         self._flow_path = "/" if secure else posixpath.commonpath(list(flow_paths))
 
@@ -68,7 +69,7 @@ class CookiePolicy:
 
     def read_session(self, scope: Scope) -> tuple[SessionData | None, CookieWrite]:
         """The request's session and what to do with its cookie; unusable ones are dropped."""
-        raw = request_cookie(scope["headers"], self.session_cookie)
+        raw = self._session_value(scope["headers"])
         if raw is None:
             return None, "keep"
         session, current = self.codec.loads_session(raw, max_age=self.session_max_age)
