@@ -62,6 +62,10 @@ MODULES: dict[str, str] = {
     "whop_oauth.stores._lease": "manager",
     "whop_oauth.stores._crypto": "manager",
     "whop_oauth.starlette._cookies": "starlette",
+    # Which cookie the middleware reads, from which headers, remembered how long.
+    "whop_oauth.starlette._cookie_header": "starlette",
+    # user_http_client: where a user's token goes, and with which metadata.
+    "whop_oauth.starlette._helpers": "starlette",
     # Every request's session check and cookie write, and who request.user says it is.
     "whop_oauth.starlette._middleware": "starlette",
     "whop_oauth.starlette._backend": "starlette",
