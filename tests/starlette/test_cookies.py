@@ -9,7 +9,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, cookie_parser
 from starlette_support import (
     KEY_A,
     KEY_B,
@@ -351,6 +351,24 @@ def test_the_reader_answers_as_starlette_whether_it_has_seen_the_headers_or_not(
     assert read(list(reversed(split))) == HTTPConnection(
         {"type": "http", "headers": split[::-1]}
     ).cookies.get(SESSION_COOKIE)  # the same headers remembered, in another order
+
+
+def test_a_header_seen_before_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+
+    def counting_parser(text: str) -> dict[str, str]:
+        parsed.append(text)
+        return cookie_parser(text)
+
+    monkeypatch.setattr("whop_oauth.starlette._cookie_header.cookie_parser", counting_parser)
+    read = SessionCookieReader(SESSION_COOKIE)
+    usual = b"theme=dark; whop_session=abc"
+    longest_kept = b"whop_session=" + b"y" * (MEMO_HEADER_BYTES - len(b"whop_session="))
+    for _ in range(3):
+        assert read([(b"cookie", usual)]) == "abc"
+        assert read([(b"cookie", longest_kept)]) == "y" * (MEMO_HEADER_BYTES - 13)
+
+    assert len(parsed) == 2  # each header once
 
 
 def test_the_reader_remembers_a_bounded_number_of_short_headers(

@@ -1,0 +1,173 @@
+"""The endpoint helpers on one request: ``user_http_client``'s verbs and URLs,
+``csrf_token`` and ``sign_in_url``, against a recorded API (no app, no browser)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.requests import HTTPConnection
+
+from whop_oauth import (
+    ConfigurationError,
+    OAuthClient,
+    SignInRequired,
+    Token,
+    TokenManager,
+    whop_metadata,
+)
+from whop_oauth._no_cookies import NoCookieJar
+from whop_oauth.starlette import SessionData, WhopAuth, csrf_token, sign_in_url, user_http_client
+from whop_oauth.starlette._state import SCOPE_KEY, AuthState
+from whop_oauth.stores import MemoryTokenStore
+
+PROVIDER = "https://mock-whop.test"
+SESSION = SessionData("session-id-1", "user_1", "default", int(time.time()))
+
+
+class Api:
+    """The provider's API: records (method, url, Authorization) and answers 200."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str | None]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append((request.method, str(request.url), request.headers.get("authorization")))
+        return httpx.Response(200, json={"ok": True})
+
+
+@pytest.fixture
+def api() -> Api:
+    return Api()
+
+
+@pytest.fixture
+async def whop(api: Api) -> AsyncIterator[WhopAuth]:
+    redirect = "https://app.test/auth/callback"
+    client = OAuthClient(client_id="app_1", redirect_uri=redirect, provider=whop_metadata(PROVIDER))
+    manager = TokenManager(client, MemoryTokenStore())
+    await manager.save(
+        Token(access_token="access-1", expires_at=time.time() + 3600, refresh_token="r"),
+        user=SESSION.user,
+    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(api), cookies=NoCookieJar())
+    yield WhopAuth(client, manager, secret_keys=["k" * 32], http_client=http)
+    await http.aclose()
+    await client.aclose()
+
+
+def connection(
+    whop: WhopAuth, session: SessionData | None = SESSION, *, path: str = "/", query: bytes = b""
+) -> HTTPConnection:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "https",
+        "server": ("app.test", 443),
+        "path": path,
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"app.test")],
+    }
+    scope[SCOPE_KEY] = AuthState(whop._site, session)
+    return HTTPConnection(scope)
+
+
+@pytest.mark.parametrize("verb", ["get", "post", "put", "patch", "delete"])
+async def test_every_verb_sends_its_method_with_the_users_token(
+    whop: WhopAuth, api: Api, verb: str
+) -> None:
+    client = user_http_client(connection(whop))
+
+    response = await getattr(client, verb)("/things/1", params={"expand": "all"})
+
+    assert response.status_code == 200
+    assert api.seen == [
+        (verb.upper(), f"{PROVIDER}/api/v1/things/1?expand=all", "Bearer access-1")
+    ]
+
+
+async def test_stream_sends_the_token_and_reads_the_body(whop: WhopAuth, api: Api) -> None:
+    async with user_http_client(connection(whop)).stream("GET", "/things") as response:
+        body = await response.aread()
+
+    assert body == b'{"ok":true}'
+    assert api.seen == [("GET", f"{PROVIDER}/api/v1/things", "Bearer access-1")]
+
+
+async def test_a_relative_url_object_is_joined_to_the_api_base(whop: WhopAuth, api: Api) -> None:
+    client = user_http_client(connection(whop))
+
+    await client.get(httpx.URL("/things"))
+    await client.get(httpx.URL("XL-items"))  # no leading slash; starts like no separator
+
+    assert [url for _, url, _ in api.seen] == [
+        f"{PROVIDER}/api/v1/things",
+        f"{PROVIDER}/api/v1/XL-items",
+    ]
+
+
+async def test_an_api_base_with_a_trailing_slash_gets_no_double_slash(
+    whop: WhopAuth, api: Api
+) -> None:
+    metadata = dataclasses.replace(whop_metadata(PROVIDER), api_base_url=f"{PROVIDER}/api/v2/")
+    client = OAuthClient(client_id="app_1", redirect_uri="https://app.test/cb", provider=metadata)
+    conn = connection(whop)
+    conn.scope[SCOPE_KEY] = AuthState(dataclasses.replace(whop._site, client=client), SESSION)
+
+    await user_http_client(conn).get("/things")
+
+    assert [url for _, url, _ in api.seen] == [f"{PROVIDER}/api/v2/things"]
+    await client.aclose()
+
+
+async def test_another_origin_is_refused_before_anything_is_sent(
+    whop: WhopAuth, api: Api
+) -> None:
+    client = user_http_client(connection(whop))
+
+    with pytest.raises(ConfigurationError) as refused:
+        await client.get("https://elsewhere.test/things")
+
+    assert str(refused.value) == "the user's token is only sent to the provider's origins"
+    assert api.seen == []
+
+
+async def test_a_path_without_an_api_base_is_a_configuration_error(
+    whop: WhopAuth, api: Api
+) -> None:
+    metadata = dataclasses.replace(whop_metadata(PROVIDER), api_base_url=None)
+    client = OAuthClient(client_id="app_1", redirect_uri="https://app.test/cb", provider=metadata)
+    site = dataclasses.replace(whop._site, client=client)
+    conn = connection(whop)
+    conn.scope[SCOPE_KEY] = AuthState(site, SESSION)
+
+    with pytest.raises(ConfigurationError) as refused:
+        await user_http_client(conn).get("/things")
+
+    assert str(refused.value) == "the provider has no API base URL: use absolute URLs"
+    assert api.seen == []
+    await client.aclose()
+
+
+def test_nobody_signed_in_is_sign_in_required(whop: WhopAuth) -> None:
+    with pytest.raises(SignInRequired) as raised:
+        user_http_client(connection(whop, None))
+
+    assert str(raised.value) == "nobody is signed in"
+
+
+def test_the_csrf_token_is_the_session_id_and_empty_when_signed_out(whop: WhopAuth) -> None:
+    assert csrf_token(connection(whop)) == SESSION.session_id
+    assert csrf_token(connection(whop, None)) == ""
+
+
+def test_sign_in_url_returns_to_the_current_page(whop: WhopAuth) -> None:
+    assert sign_in_url(connection(whop, path="/reports", query=b"year=2026")) == (
+        "/auth/login?next=%2Freports%3Fyear%3D2026"
+    )
+    assert sign_in_url(connection(whop, path="/reports")) == "/auth/login?next=%2Freports"
