@@ -26,6 +26,7 @@ from whop_oauth.starlette._cookie_header import (
     request_cookie,
 )
 from whop_oauth.starlette._cookies import CookieCodec
+from whop_oauth.starlette._policy import CookiePolicy
 from whop_oauth.testing import MockClient
 
 
@@ -407,3 +408,19 @@ def test_only_cookie_headers_are_read_for_the_session(
     later = [(b"cookie", b"whop_session=real"), (b"cookie", b"whop_session_old=stale")]
     assert read(later) == "real"
     assert read(later) == "real"  # remembered or not
+
+
+def test_a_remembered_header_is_still_checked_for_age_on_every_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = CookiePolicy([KEY_A], secure=False, flow_paths=("/auth/login", "/auth/callback"))
+    policy.session_max_age = 60
+    session = SessionData.new("user_1", "default")
+    header = f"{policy.session_cookie}={policy.codec.dumps_session(session)}".encode()
+    scope = {"type": "http", "headers": [(b"cookie", header)]}
+    assert policy.read_session(scope) == (session, "keep")
+
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    assert policy.read_session(scope) == (None, "clear")  # same header, now too old
