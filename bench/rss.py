@@ -8,7 +8,7 @@ user has a grant and a live session in the store, and sends one request with the
 cookie. The store is seeded by the parent beforehand (``memory://`` lives in the child,
 so the child seeds it: its "before" includes the stored grants). RSS is read before the
 first request and after 10%, 50% and 100% of the users: the per-user caches (the token
-cache, the session memory, the verified-cookie cache) are bounded, so the growth levels
+cache, the session memory, the verified-cookie cache, the Cookie headers read) are bounded, so the growth levels
 off instead of following the number of users.
 """
 
@@ -114,7 +114,7 @@ def main(users: int, backends: list[str]) -> None:
             )
     print(
         "  caches: token cache 10,000 entries, session memory 10,000, verified cookies 4,096,"
-        " users (WhopUser LRU) 4,096;"
+        " users (WhopUser LRU) 4,096, Cookie headers read 4,096 (of at most 1 KiB);"
         " each drops its oldest entry when full"
     )
 
