@@ -20,11 +20,7 @@ from starlette_support import (
 
 from whop_oauth import ConfigurationError
 from whop_oauth.starlette import SessionData
-from whop_oauth.starlette._cookie_header import (
-    MEMO_HEADER_BYTES,
-    SessionCookieReader,
-    request_cookie,
-)
+from whop_oauth.starlette._cookie_header import MEMO_HEADER_BYTES, SessionCookieReader
 from whop_oauth.starlette._cookies import CookieCodec
 from whop_oauth.starlette._policy import CookiePolicy
 from whop_oauth.testing import MockClient
@@ -323,7 +319,8 @@ def test_the_session_cookie_is_read_from_a_header_as_starlette_parses_it(header:
     raw = header.encode("latin-1")
     expected = HTTPConnection({"type": "http", "headers": [(b"cookie", raw)]}).cookies
 
-    assert request_cookie([(b"cookie", raw)], SESSION_COOKIE) == expected.get(SESSION_COOKIE)
+    read = SessionCookieReader(SESSION_COOKIE)
+    assert read([(b"cookie", raw)]) == expected.get(SESSION_COOKIE)
 
 
 @PROPERTY
@@ -335,7 +332,7 @@ def test_a_cookie_split_over_two_headers_is_read_as_starlette_reads_it(
     split = [(b"cookie", first.encode("latin-1")), (b"cookie", second.encode("latin-1"))]
     expected = HTTPConnection({"type": "http", "headers": split}).cookies
 
-    assert request_cookie(split, SESSION_COOKIE) == expected.get(SESSION_COOKIE)
+    assert SessionCookieReader(SESSION_COOKIE)(split) == expected.get(SESSION_COOKIE)
 
 
 @PROPERTY
@@ -388,14 +385,8 @@ def test_the_reader_remembers_a_bounded_number_of_short_headers(
     assert read([(b"cookie", headers[0])]) == "v0"  # forgotten: parsed again
 
 
-@pytest.mark.parametrize(
-    "read",
-    [lambda headers: request_cookie(headers, SESSION_COOKIE), SessionCookieReader(SESSION_COOKIE)],
-    ids=["request_cookie", "reader"],
-)
-def test_only_cookie_headers_are_read_for_the_session(
-    read: Callable[[list[tuple[bytes, bytes]]], str | None],
-) -> None:
+def test_only_cookie_headers_are_read_for_the_session() -> None:
+    read = SessionCookieReader(SESSION_COOKIE)
     headers = [
         (b"referer", b"https://app.test/?whop_session=forged"),
         (b"x-whop-session", b"whop_session=forged"),

@@ -14,12 +14,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from ._cookie_header import SessionCookieReader
-from ._cookies import (
-    CookieCodec,
-    SessionData,
-    cookie_header,
-    flow_cookie_suffix,
-)
+from ._cookies import CookieCodec, SessionData, cookie_header, flow_cookie_suffix
 
 __all__ = ["FLOW_MAX_AGE", "MAX_FLOWS", "SESSION_MAX_AGE", "CookiePolicy", "CookieWrite"]
 
