@@ -16,20 +16,16 @@ the app, and garbage collection.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from ._harness import free_port
+from ._uvicorn import uvicorn
 
 __all__ = ["available", "instructions_per_request"]
 
@@ -43,34 +39,6 @@ CONTROL = shutil.which("callgrind_control")
 
 def available() -> bool:
     return VALGRIND is not None and CONTROL is not None
-
-
-@contextmanager
-def _server(env: dict[str, str], out: Path) -> Iterator[tuple[str, int]]:
-    """uvicorn serving ``BENCH_VARIANT`` under callgrind; yields the endpoint and the pid."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(VALGRIND), "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-         sys.executable, "-m", "uvicorn", "bench._middleware_app:app", "--port", str(port),
-         "--workers", "1", "--no-access-log", "--log-level", "warning"],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}/me"
-        deadline = time.monotonic() + 120  # valgrind's start is slow
-        while True:
-            try:
-                httpx.get(url, timeout=10)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("uvicorn did not start under valgrind") from None
-                time.sleep(0.2)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 async def _send(client: httpx.AsyncClient, url: str, requests: int) -> None:
@@ -97,11 +65,18 @@ def _total(out: Path) -> int:
 
 def instructions_per_request(variant: str, store_url: str, cookie: str, requests: int) -> float:
     """Instructions the uvicorn process of ``variant`` executes per request, on average."""
-    env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_STORE": store_url}
-    env["PYTHONHASHSEED"] = "0"  # the same dict and set layouts in every server
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        with _server(env, out) as (url, pid):
+        valgrind = [str(VALGRIND), "-q", "--tool=callgrind", "--instr-atstart=no"]
+        # One hash seed for every server: the same dict and set layouts in each.
+        server = uvicorn(
+            variant,
+            store_url,
+            seed=0,
+            launcher=[*valgrind, f"--callgrind-out-file={out}"],
+            ready_within=120,  # valgrind's start is slow
+        )
+        with server as (url, pid):
             limits = httpx.Limits(max_connections=CONNECTIONS)
 
             async def run() -> None:

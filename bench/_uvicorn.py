@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -100,25 +100,39 @@ def wrk_result(out: str, cpu: float = float("nan")) -> WrkRun:
 
 
 @contextmanager
-def uvicorn(variant: str, store_url: str, seed: int) -> Iterator[tuple[str, int]]:
-    """A one-worker uvicorn serving ``variant``; yields the endpoint's URL and its pid."""
+def uvicorn(
+    variant: str,
+    store_url: str,
+    seed: int,
+    *,
+    launcher: Sequence[str] = PIN_SERVER,
+    ready_within: float = 10.0,
+) -> Iterator[tuple[str, int]]:
+    """A one-worker uvicorn serving ``variant``; yields the endpoint's URL and its pid.
+
+    ``launcher`` runs before Python in the same process (``taskset``, ``valgrind``), so
+    the pid is the server's.
+    """
     port = free_port()
     env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_STORE": store_url}
     env["PYTHONHASHSEED"] = str(seed)
     proc = subprocess.Popen(
-        [*PIN_SERVER, sys.executable, "-m", "uvicorn", "bench._middleware_app:app",
+        [*launcher, sys.executable, "-m", "uvicorn", "bench._middleware_app:app",
          "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
         env=env,
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/me"
-        for _ in range(200):
+        deadline = time.monotonic() + ready_within
+        while True:
             try:
-                httpx.get(url)
+                httpx.get(url, timeout=ready_within)
                 break
             except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"uvicorn serving {variant!r} did not start") from None
                 time.sleep(0.05)
         yield url, proc.pid
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=60)
