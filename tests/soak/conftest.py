@@ -14,6 +14,18 @@ from soak_mock import ObservedWhop
 from whop_oauth.testing import MockUser
 
 
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The shared store a soak test runs on: each one a multi-process deployment may use."""
+    return str(request.param)
+
+
 @pytest.fixture
 def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """One store for every process: a SQLite file (absolute path), the session's Redis,

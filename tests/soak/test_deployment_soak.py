@@ -92,14 +92,6 @@ async def save_grants(mock: ObservedWhop, store_url: str, keys: list[str]) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "backend",
-    [
-        "sqlite",
-        pytest.param("redis", marks=pytest.mark.redis),
-        pytest.param("postgres", marks=pytest.mark.postgres),
-    ],
-)
 async def test_grants_survive_workers_jobs_freezes_and_kills(
     store_url: str, soak_mock: ObservedWhop, tmp_path: Path
 ) -> None:

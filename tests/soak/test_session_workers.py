@@ -108,14 +108,6 @@ def sign_out_job(env: dict[str, str], session: SessionData) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "backend",
-    [
-        "sqlite",
-        pytest.param("redis", marks=pytest.mark.redis),
-        pytest.param("postgres", marks=pytest.mark.postgres),
-    ],
-)
 def test_sign_out_reaches_every_worker_frozen_killed_or_new(store_url: str) -> None:
     encryption_key = generate_encryption_key()
     seeded = time.time()

@@ -103,7 +103,7 @@ async def test_a_relative_url_object_is_joined_to_the_api_base(whop: WhopAuth, a
     client = user_http_client(connection(whop))
 
     await client.get(httpx.URL("/things"))
-    await client.get(httpx.URL("XL-items"))  # no leading slash; starts like no separator
+    await client.get(httpx.URL("XL-items"))  # no leading slash: only slashes are stripped
 
     assert [url for _, url, _ in api.seen] == [
         f"{PROVIDER}/api/v1/things",
