@@ -43,6 +43,8 @@ logger = logging.getLogger("whop_oauth.manager")
 #: A token is refreshed once less than this share of its granted lifetime is left
 #: (or ``leeway``, whichever is shorter), so a short-lived token is not always "due".
 _MARGIN_SHARE = 0.25
+#: How many users' ``UserTokenAuth`` objects ``auth()`` keeps to hand out again.
+AUTHS_KEPT = 4096
 
 
 class RefreshingClient(Protocol):
@@ -154,6 +156,8 @@ class TokenManager(SessionGrants, UserListing):
         self._revocations = Revocations(client, budget=min(self._request_budget, 5.0))
         # The provider's origins, worked out once per metadata document (provider_origins).
         self._origins: tuple[ProviderMetadata, frozenset[Origin]] | None = None
+        # auth()'s objects, by (tenant, user): one per user serves all their requests.
+        self._auths: dict[tuple[str, str], UserTokenAuth] = {}
 
     def __repr__(self) -> str:
         return f"<TokenManager client_id={self.client.client_id!r} store={self.store!r}>"
@@ -257,8 +261,24 @@ class TokenManager(SessionGrants, UserListing):
     def auth(
         self, *, user: str, tenant: str = DEFAULT_TENANT, allowed_origins: Sequence[str] = ()
     ) -> UserTokenAuth:
-        """An ``httpx.Auth`` that sends this user's token (see ``UserTokenAuth``)."""
-        return UserTokenAuth(self, user=user, tenant=tenant, allowed_origins=allowed_origins)
+        """An ``httpx.Auth`` that sends this user's token (see ``UserTokenAuth``).
+
+        It holds no state of its own between requests, so without ``allowed_origins``
+        one is made per (tenant, user) and handed out again (the oldest of
+        ``AUTHS_KEPT`` is dropped first): a request path asks for it on every call.
+        """
+        if allowed_origins:
+            return UserTokenAuth(self, user=user, tenant=tenant, allowed_origins=allowed_origins)
+        try:
+            auth = self._auths.get((tenant, user))
+        except TypeError:  # unhashable: not remembered; get_token() refuses it, typed
+            return UserTokenAuth(self, user=user, tenant=tenant)
+        if auth is None:
+            auth = UserTokenAuth(self, user=user, tenant=tenant)
+            if len(self._auths) >= AUTHS_KEPT:
+                del self._auths[next(iter(self._auths))]  # bounded: the oldest goes
+            self._auths[tenant, user] = auth
+        return auth
 
     def provider_origins(self) -> frozenset[Origin]:
         """The origins of the issuer, the API base and userinfo: where user tokens may go.

@@ -84,6 +84,8 @@ class UserHTTPClient:
     hosts); any other URL raises ``ConfigurationError`` before sending.
     """
 
+    __slots__ = ("_site", "auth")
+
     def __init__(self, site: Site, user_auth: UserTokenAuth) -> None:
         self._site = site
         self.auth = user_auth
