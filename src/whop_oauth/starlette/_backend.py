@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from starlette.authentication import (
     AuthCredentials,
@@ -76,20 +75,38 @@ def credentials(session: SessionData | None) -> tuple[AuthCredentials, BaseUser]
     """
     if session is None:
         return AuthCredentials(), UnauthenticatedUser()
-    return AuthCredentials(["authenticated", *session.scopes]), user_of(session)
+    user, scopes = _signed_in(session)
+    return AuthCredentials(scopes), user  # a list of its own: endpoints may edit it
 
 
-@lru_cache(maxsize=4096)
 def user_of(session: SessionData) -> WhopUser:
-    """``WhopUser.from_session``, remembered: the middleware asks on every request.
+    """The ``WhopUser`` of ``session`` (``WhopUser.from_session``, remembered)."""
+    return _signed_in(session)[0]
 
-    Building the frozen dataclass costs about as much as the rest of the session
-    check; a ``WhopUser`` is immutable and equal sessions make equal users, so one
-    instance serves every request of a session. Bounded: the least recently used
-    of 4,096 sessions is dropped. (``AuthCredentials`` holds a list, so each request
-    gets its own.)
+
+#: How many sessions' users are remembered: the oldest of 4,096 is dropped first.
+USERS_KEPT = 4096
+# Session id -> (the session, its user, request.auth's scopes). Keyed by the id, a str
+# whose hash Python keeps, where hashing the frozen SessionData is a call of its own.
+_users: dict[str, tuple[SessionData, WhopUser, tuple[str, ...]]] = {}
+
+
+def _signed_in(session: SessionData) -> tuple[WhopUser, tuple[str, ...]]:
+    """The user and the credentials' scopes of ``session``; built once per session.
+
+    The middleware asks on every request. A ``WhopUser`` is immutable and equal
+    sessions make equal users, so one instance serves every request of a session;
+    a session with the same id but anything else different gets a user of its own.
     """
-    return WhopUser.from_session(session)
+    known = _users.get(session.session_id)
+    if known is not None and (known[0] is session or known[0] == session):
+        return known[1], known[2]
+    user = WhopUser.from_session(session)
+    scopes = ("authenticated", *session.scopes)
+    if known is None and len(_users) >= USERS_KEPT:
+        del _users[next(iter(_users))]  # bounded: the oldest goes
+    _users[session.session_id] = (session, user, scopes)
+    return user, scopes
 
 
 class WhopAuthBackend(AuthenticationBackend):
