@@ -89,3 +89,15 @@ async def test_an_unhashable_user_still_gets_a_typed_error(manager: TokenManager
         with pytest.raises(InvalidTokenKey, match="TokenKey.user"):
             await http.get(ME)
     assert manager._auths == {}
+
+
+async def test_the_token_cache_keeps_swapped_tenant_and_user_apart(
+    manager: TokenManager,
+) -> None:
+    for user, tenant in (("a", "b"), ("b", "a")):
+        token = Token(access_token=f"access-{tenant}-{user}", expires_at=None, refresh_token=None)
+        await manager.store.put(manager.key(user=user, tenant=tenant), token)
+
+    for _ in range(2):  # the second round is served from the cache
+        assert (await manager.get_token(user="a", tenant="b")).access_token == "access-b-a"
+        assert (await manager.get_token(user="b", tenant="a")).access_token == "access-a-b"
