@@ -8,8 +8,9 @@ user has a grant and a live session in the store, and sends one request with the
 cookie. The store is seeded by the parent beforehand (``memory://`` lives in the child,
 so the child seeds it: its "before" includes the stored grants). RSS is read before the
 first request and after 10%, 50% and 100% of the users: the per-user caches (the token
-cache, the session memory, the verified-cookie cache, the Cookie headers read) are
-bounded, so the growth levels off instead of following the number of users.
+cache, the session memory, the verified-cookie cache, the Cookie headers read, the
+users built from sessions, ``manager.auth()``'s objects) are bounded, so the growth
+levels off instead of following the number of users.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ async def test_an_unhashable_user_still_gets_a_typed_error(manager: TokenManager
     auth = manager.auth(user=["user_1"])  # type: ignore[arg-type]
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo_bearer), auth=auth) as http:
-        with pytest.raises(InvalidTokenKey, match="TokenKey.user"):
+        with pytest.raises(InvalidTokenKey, match=r"TokenKey\.user"):
             await http.get(ME)
     assert manager._auths == {}
 

@@ -10,7 +10,7 @@ import pytest
 from starlette.authentication import UnauthenticatedUser
 
 from whop_oauth.starlette import SessionData
-from whop_oauth.starlette._backend import credentials, user_of
+from whop_oauth.starlette._backend import USERS_KEPT, _users, credentials, user_of
 
 
 def session(index: int = 0, **fields: Any) -> SessionData:
@@ -52,15 +52,24 @@ def test_sessions_that_differ_in_anything_get_users_of_their_own() -> None:
 
 
 def test_remembered_users_are_bounded() -> None:
-    first = session(name="oldest")
+    _users.clear()  # process-wide: other tests' sessions would be older than the first
+    first = session(-1, name="oldest")  # an id none of the others has
     remembered = user_of(first)
 
-    for index in range(5000):  # more sessions than the bound
+    for index in range(USERS_KEPT):  # with the first, one more session than the bound
         user_of(session(index))
 
+    assert len(_users) == USERS_KEPT
     rebuilt = user_of(first)
     assert rebuilt is not remembered
     assert rebuilt == remembered
+
+
+def test_sessions_within_the_bound_keep_their_users() -> None:
+    users = [user_of(session(index)) for index in range(100)]
+
+    # Interleaved sessions: each one is still remembered after the others were asked.
+    assert all(user_of(session(index)) is users[index] for index in range(100))
 
 
 def test_each_request_gets_its_own_credentials() -> None:
