@@ -115,7 +115,8 @@ def main(users: int, backends: list[str]) -> None:
             )
     print(
         "  caches: token cache 10,000 entries, session memory 10,000, verified cookies 4,096,"
-        " users (WhopUser LRU) 4,096, Cookie headers read 4,096 (of at most 1 KiB);"
+        " users (WhopUser, by session id) 4,096, Cookie headers read 4,096 (of at most"
+        " 1 KiB), manager.auth() objects 4,096;"
         " each drops its oldest entry when full"
     )
 
