@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -158,6 +159,7 @@ class TokenManager(SessionGrants, UserListing):
         self._origins: tuple[ProviderMetadata, frozenset[Origin]] | None = None
         # auth()'s objects, by (tenant, user): one per user serves all their requests.
         self._auths: dict[tuple[str, str], UserTokenAuth] = {}
+        self._auths_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<TokenManager client_id={self.client.client_id!r} store={self.store!r}>"
@@ -267,17 +269,22 @@ class TokenManager(SessionGrants, UserListing):
         one is made per (tenant, user) and handed out again (the oldest of
         ``AUTHS_KEPT`` is dropped first): a request path asks for it on every call.
         """
-        if allowed_origins:
+        if allowed_origins or isinstance(allowed_origins, str):  # "" is refused there, typed
             return UserTokenAuth(self, user=user, tenant=tenant, allowed_origins=allowed_origins)
         try:
             auth = self._auths.get((tenant, user))
         except TypeError:  # unhashable: not remembered; get_token() refuses it, typed
             return UserTokenAuth(self, user=user, tenant=tenant)
-        if auth is None:
-            auth = UserTokenAuth(self, user=user, tenant=tenant)
-            if len(self._auths) >= AUTHS_KEPT:
-                del self._auths[next(iter(self._auths))]  # bounded: the oldest goes
-            self._auths[tenant, user] = auth
+        if auth is not None:
+            return auth
+        # user_http_client runs in worker threads too (plain endpoints, dependencies).
+        with self._auths_lock:
+            auth = self._auths.get((tenant, user))
+            if auth is None:
+                auth = UserTokenAuth(self, user=user, tenant=tenant)
+                if len(self._auths) >= AUTHS_KEPT:
+                    del self._auths[next(iter(self._auths))]  # bounded: the oldest goes
+                self._auths[tenant, user] = auth
         return auth
 
     def provider_origins(self) -> frozenset[Origin]:

@@ -3,10 +3,20 @@ and each one still sends only its own user's token."""
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import httpx
 import pytest
 
-from whop_oauth import InvalidTokenKey, OAuthClient, Token, TokenManager, whop_metadata
+from whop_oauth import (
+    ConfigurationError,
+    InvalidTokenKey,
+    OAuthClient,
+    Token,
+    TokenManager,
+    whop_metadata,
+)
 from whop_oauth._manager import AUTHS_KEPT
 from whop_oauth.stores import MemoryTokenStore
 
@@ -101,3 +111,37 @@ async def test_the_token_cache_keeps_swapped_tenant_and_user_apart(
     for _ in range(2):  # the second round is served from the cache
         assert (await manager.get_token(user="a", tenant="b")).access_token == "access-b-a"
         assert (await manager.get_token(user="b", tenant="a")).access_token == "access-a-b"
+
+
+def test_an_empty_string_of_origins_is_still_refused(manager: TokenManager) -> None:
+    with pytest.raises(ConfigurationError, match="not one string"):
+        manager.auth(user="user_1", allowed_origins="")
+
+
+def test_threads_asking_at_once_never_fail_and_keep_the_bound(manager: TokenManager) -> None:
+    # user_http_client, a plain function, runs in worker threads under plain endpoints.
+    errors: list[BaseException] = []
+
+    def ask(thread: int) -> None:
+        try:
+            for index in range(1500):
+                user = f"user_{thread}_{index}"
+                assert repr(manager.auth(user=user)) == (
+                    f"<UserTokenAuth tenant='default' user='{user}'>"
+                )
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=ask, args=(thread,)) for thread in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert errors == []
+    assert len(manager._auths) == AUTHS_KEPT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -218,3 +219,20 @@ async def test_the_providers_api_origin_gets_the_token_by_default(
     assert auth.sends_token_to("https://mock-whop.test/oauth/userinfo")
     assert not auth.sends_token_to("https://evil.example/v1/me")
     assert not auth.sends_token_to("not a url")
+
+
+async def test_one_shared_auth_object_serves_concurrent_requests_and_refreshes_once(
+    manager: TokenManager, routes: Routes, mock: MockWhop
+) -> None:
+    old = await manager.access_token(user=USER)
+    mock.expire_access_tokens()  # every request in flight gets a 401 for the old token
+    async with httpx.AsyncClient(transport=routes) as http:
+        answers = await asyncio.gather(
+            *(http.get(ME, auth=manager.auth(user=USER)) for _ in range(20))
+        )
+
+    new = await manager.access_token(user=USER)
+    assert [answer.status_code for answer in answers] == [200] * 20
+    assert mock.stats.token_refresh == 1
+    assert sorted(set(routes.seen)) == sorted({(ME, f"Bearer {old}"), (ME, f"Bearer {new}")})
+    assert routes.seen.count((ME, f"Bearer {new}")) == 20

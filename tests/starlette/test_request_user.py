@@ -4,6 +4,8 @@ per session, remembered within a bound; credentials of their own for every reque
 from __future__ import annotations
 
 import dataclasses
+import sys
+import threading
 from typing import Any
 
 import pytest
@@ -94,3 +96,49 @@ def test_a_user_is_immutable() -> None:
 
     with pytest.raises(AttributeError):
         user.id = "user_other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"user": "user_other"}, {"tenant": "biz_other"}, {"scopes": ("admin",)}],
+    ids=["user", "tenant", "scopes"],
+)
+def test_a_session_id_that_comes_back_with_another_identity_gets_its_own_user(
+    change: dict[str, Any],
+) -> None:
+    original = session(7)
+    first = user_of(original)
+    other = dataclasses.replace(original, **change)
+
+    auth, user = credentials(other)
+
+    assert user is not first
+    assert (user.id, user.tenant, user.scopes) == (other.user, other.tenant, other.scopes)
+    assert auth.scopes == ["authenticated", *other.scopes]
+
+
+def test_threads_asking_at_once_never_fail_and_keep_the_bound() -> None:
+    # Plain endpoints and dependencies (current_user) run in worker threads.
+    errors: list[BaseException] = []
+
+    def ask(thread: int) -> None:
+        try:
+            for index in range(3000):
+                user = user_of(session(thread * 10_000 + index))
+                assert user.id == f"user_{thread * 10_000 + index}"
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=ask, args=(thread,)) for thread in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert errors == []
+    assert len(_users) <= USERS_KEPT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from starlette.authentication import (
@@ -89,6 +90,7 @@ USERS_KEPT = 4096
 # Session id -> (the session, its user, request.auth's scopes). Keyed by the id, a str
 # whose hash Python keeps, where hashing the frozen SessionData is a call of its own.
 _users: dict[str, tuple[SessionData, WhopUser, tuple[str, ...]]] = {}
+_users_lock = threading.Lock()
 
 
 def _signed_in(session: SessionData) -> tuple[WhopUser, tuple[str, ...]]:
@@ -103,9 +105,12 @@ def _signed_in(session: SessionData) -> tuple[WhopUser, tuple[str, ...]]:
         return known[1], known[2]
     user = WhopUser.from_session(session)
     scopes = ("authenticated", *session.scopes)
-    if known is None and len(_users) >= USERS_KEPT:
-        del _users[next(iter(_users))]  # bounded: the oldest goes
-    _users[session.session_id] = (session, user, scopes)
+    # Plain endpoints and dependencies (``current_user``) run in worker threads: two
+    # threads dropping the oldest entry at once must not both pick the same one.
+    with _users_lock:
+        if session.session_id not in _users and len(_users) >= USERS_KEPT:
+            del _users[next(iter(_users))]  # bounded: the oldest goes
+        _users[session.session_id] = (session, user, scopes)
     return user, scopes
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
@@ -79,8 +78,7 @@ class WhopAuthMiddleware:
             return
         started = False
 
-        def send_wrapper(message: Message) -> Awaitable[None]:
-            # A plain function handing back send's awaitable: one coroutine fewer per message.
+        async def send_wrapper(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -89,7 +87,7 @@ class WhopAuthMiddleware:
                     headers = MutableHeaders(scope=message)
                     headers.append("Set-Cookie", header)
                     headers.add_vary_header("Cookie")
-            return send(message)
+            await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
