@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Literal, Protocol
 
 from ._errors import (
@@ -158,8 +157,7 @@ class TokenManager(SessionGrants, UserListing):
         # The provider's origins, worked out once per metadata document (provider_origins).
         self._origins: tuple[ProviderMetadata, frozenset[Origin]] | None = None
         # auth()'s objects, by (tenant, user): one per user serves all their requests.
-        self._auths: dict[tuple[str, str], UserTokenAuth] = {}
-        self._auths_lock = threading.Lock()
+        self._shared_auth = lru_cache(maxsize=AUTHS_KEPT)(partial(UserTokenAuth, self))
 
     def __repr__(self) -> str:
         return f"<TokenManager client_id={self.client.client_id!r} store={self.store!r}>"
@@ -266,26 +264,15 @@ class TokenManager(SessionGrants, UserListing):
         """An ``httpx.Auth`` that sends this user's token (see ``UserTokenAuth``).
 
         It holds no state of its own between requests, so without ``allowed_origins``
-        one is made per (tenant, user) and handed out again (the oldest of
-        ``AUTHS_KEPT`` is dropped first): a request path asks for it on every call.
+        one is made per (tenant, user) and handed out again (the least recently used
+        of ``AUTHS_KEPT`` is dropped first): a request path asks for it on every call.
         """
         if allowed_origins or isinstance(allowed_origins, str):  # "" is refused there, typed
             return UserTokenAuth(self, user=user, tenant=tenant, allowed_origins=allowed_origins)
         try:
-            auth = self._auths.get((tenant, user))
+            return self._shared_auth(user=user, tenant=tenant)
         except TypeError:  # unhashable: not remembered; get_token() refuses it, typed
             return UserTokenAuth(self, user=user, tenant=tenant)
-        if auth is not None:
-            return auth
-        # user_http_client runs in worker threads too (plain endpoints, dependencies).
-        with self._auths_lock:
-            auth = self._auths.get((tenant, user))
-            if auth is None:
-                auth = UserTokenAuth(self, user=user, tenant=tenant)
-                if len(self._auths) >= AUTHS_KEPT:
-                    del self._auths[next(iter(self._auths))]  # bounded: the oldest goes
-                self._auths[tenant, user] = auth
-        return auth
 
     def provider_origins(self) -> frozenset[Origin]:
         """The origins of the issuer, the API base and userinfo: where user tokens may go.

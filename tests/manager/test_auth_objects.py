@@ -3,11 +3,9 @@ and each one still sends only its own user's token."""
 
 from __future__ import annotations
 
-import sys
-import threading
-
 import httpx
 import pytest
+from threads import errors_in_threads
 
 from whop_oauth import (
     ConfigurationError,
@@ -73,7 +71,7 @@ def test_remembered_auth_objects_are_bounded(manager: TokenManager) -> None:
     for index in range(AUTHS_KEPT):  # one more user than the bound, with the first
         manager.auth(user=f"user_{index}")
 
-    assert len(manager._auths) == AUTHS_KEPT
+    assert manager._shared_auth.cache_info().currsize == AUTHS_KEPT
     rebuilt = manager.auth(user="user_oldest")
     assert rebuilt is not oldest
     assert repr(rebuilt) == repr(oldest)
@@ -98,7 +96,7 @@ async def test_an_unhashable_user_still_gets_a_typed_error(manager: TokenManager
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo_bearer), auth=auth) as http:
         with pytest.raises(InvalidTokenKey, match=r"TokenKey\.user"):
             await http.get(ME)
-    assert manager._auths == {}
+    assert manager._shared_auth.cache_info().currsize == 0
 
 
 async def test_the_token_cache_keeps_swapped_tenant_and_user_apart(
@@ -120,28 +118,12 @@ def test_an_empty_string_of_origins_is_still_refused(manager: TokenManager) -> N
 
 def test_threads_asking_at_once_never_fail_and_keep_the_bound(manager: TokenManager) -> None:
     # user_http_client, a plain function, runs in worker threads under plain endpoints.
-    errors: list[BaseException] = []
-
     def ask(thread: int) -> None:
-        try:
-            for index in range(1500):
-                user = f"user_{thread}_{index}"
-                assert repr(manager.auth(user=user)) == (
-                    f"<UserTokenAuth tenant='default' user='{user}'>"
-                )
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+        for index in range(1500):
+            user = f"user_{thread}_{index}"
+            assert repr(manager.auth(user=user)) == (
+                f"<UserTokenAuth tenant='default' user='{user}'>"
+            )
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        threads = [threading.Thread(target=ask, args=(thread,)) for thread in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
-
-    assert errors == []
-    assert len(manager._auths) == AUTHS_KEPT
+    assert errors_in_threads(ask) == []
+    assert manager._shared_auth.cache_info().currsize == AUTHS_KEPT

@@ -372,17 +372,29 @@ def test_a_header_seen_before_is_not_parsed_again(monkeypatch: pytest.MonkeyPatc
 def test_the_reader_remembers_a_bounded_number_of_short_headers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    parsed: list[bytes] = []
+
+    def counting_parser(text: str) -> dict[str, str]:
+        parsed.append(text.encode("latin-1"))
+        return cookie_parser(text)
+
+    monkeypatch.setattr("whop_oauth.starlette._cookie_header.cookie_parser", counting_parser)
     monkeypatch.setattr("whop_oauth.starlette._cookie_header.MEMO_SIZE", 3)
     read = SessionCookieReader(SESSION_COOKIE)
     headers = [f"theme={i}; whop_session=v{i}".encode() for i in range(5)]
     for header in headers:
         read([(b"cookie", header)])
+    parsed.clear()
 
-    assert list(read._memo) == headers[2:]  # the oldest went first
+    for header in headers[2:]:
+        read([(b"cookie", header)])
+    assert parsed == []  # the newest three are remembered: the oldest went first
     long = b"pad=" + b"x" * MEMO_HEADER_BYTES + b"; whop_session=long"
     assert read([(b"cookie", long)]) == "long"
-    assert long not in read._memo  # parsed, not kept
+    assert read([(b"cookie", long)]) == "long"
+    assert parsed == [long, long]  # parsed, not kept
     assert read([(b"cookie", headers[0])]) == "v0"  # forgotten: parsed again
+    assert parsed == [long, long, headers[0]]
 
 
 def test_only_cookie_headers_are_read_for_the_session() -> None:

@@ -4,15 +4,14 @@ per session, remembered within a bound; credentials of their own for every reque
 from __future__ import annotations
 
 import dataclasses
-import sys
-import threading
 from typing import Any
 
 import pytest
 from starlette.authentication import UnauthenticatedUser
+from threads import errors_in_threads
 
 from whop_oauth.starlette import SessionData
-from whop_oauth.starlette._backend import USERS_KEPT, _users, credentials, user_of
+from whop_oauth.starlette._backend import USERS_KEPT, _signed_in, credentials, user_of
 
 
 def session(index: int = 0, **fields: Any) -> SessionData:
@@ -54,14 +53,14 @@ def test_sessions_that_differ_in_anything_get_users_of_their_own() -> None:
 
 
 def test_remembered_users_are_bounded() -> None:
-    _users.clear()  # process-wide: other tests' sessions would be older than the first
+    _signed_in.cache_clear()  # process-wide: other tests' sessions would be older
     first = session(-1, name="oldest")  # an id none of the others has
     remembered = user_of(first)
 
     for index in range(USERS_KEPT):  # with the first, one more session than the bound
         user_of(session(index))
 
-    assert len(_users) == USERS_KEPT
+    assert _signed_in.cache_info().currsize == USERS_KEPT
     rebuilt = user_of(first)
     assert rebuilt is not remembered
     assert rebuilt == remembered
@@ -119,26 +118,10 @@ def test_a_session_id_that_comes_back_with_another_identity_gets_its_own_user(
 
 def test_threads_asking_at_once_never_fail_and_keep_the_bound() -> None:
     # Plain endpoints and dependencies (current_user) run in worker threads.
-    errors: list[BaseException] = []
-
     def ask(thread: int) -> None:
-        try:
-            for index in range(3000):
-                user = user_of(session(thread * 10_000 + index))
-                assert user.id == f"user_{thread * 10_000 + index}"
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
+        for index in range(3000):
+            user = user_of(session(thread * 10_000 + index))
+            assert user.id == f"user_{thread * 10_000 + index}"
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        threads = [threading.Thread(target=ask, args=(thread,)) for thread in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(interval)
-
-    assert errors == []
-    assert len(_users) <= USERS_KEPT
+    assert errors_in_threads(ask) == []
+    assert _signed_in.cache_info().currsize <= USERS_KEPT

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from starlette.authentication import (
     AuthCredentials,
@@ -85,33 +85,19 @@ def user_of(session: SessionData) -> WhopUser:
     return _signed_in(session)[0]
 
 
-#: How many sessions' users are remembered: the oldest of 4,096 is dropped first.
+#: How many sessions' users are remembered; the least recently used goes first.
 USERS_KEPT = 4096
-# Session id -> (the session, its user, request.auth's scopes). Keyed by the id, a str
-# whose hash Python keeps, where hashing the frozen SessionData is a call of its own.
-_users: dict[str, tuple[SessionData, WhopUser, tuple[str, ...]]] = {}
-_users_lock = threading.Lock()
 
 
+@lru_cache(maxsize=USERS_KEPT)
 def _signed_in(session: SessionData) -> tuple[WhopUser, tuple[str, ...]]:
-    """The user and the credentials' scopes of ``session``; built once per session.
+    """The user and the credentials' scopes of ``session``, built once per session.
 
     The middleware asks on every request. A ``WhopUser`` is immutable and equal
     sessions make equal users, so one instance serves every request of a session;
-    a session with the same id but anything else different gets a user of its own.
+    a session that differs in anything (the same id included) gets its own.
     """
-    known = _users.get(session.session_id)
-    if known is not None and (known[0] is session or known[0] == session):
-        return known[1], known[2]
-    user = WhopUser.from_session(session)
-    scopes = ("authenticated", *session.scopes)
-    # Plain endpoints and dependencies (``current_user``) run in worker threads: two
-    # threads dropping the oldest entry at once must not both pick the same one.
-    with _users_lock:
-        if session.session_id not in _users and len(_users) >= USERS_KEPT:
-            del _users[next(iter(_users))]  # bounded: the oldest goes
-        _users[session.session_id] = (session, user, scopes)
-    return user, scopes
+    return WhopUser.from_session(session), ("authenticated", *session.scopes)
 
 
 class WhopAuthBackend(AuthenticationBackend):

@@ -10,6 +10,7 @@ held.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from starlette.requests import cookie_parser
 
@@ -30,7 +31,7 @@ class SessionCookieReader:
     the name is not parsed at all, and each header's answer is remembered: it is the
     header's own text, parsed, so it never changes. A forged or expired value is
     remembered as found and refused by the signature check after, on every request.
-    Bounded: the oldest of ``MEMO_SIZE`` headers is dropped first.
+    Bounded: the least recently used of ``MEMO_SIZE`` headers is dropped first.
 
     >>> read = SessionCookieReader("whop_session")
     >>> read([(b"cookie", b"theme=dark; whop_session=abc ; b=2")])
@@ -40,24 +41,19 @@ class SessionCookieReader:
     def __init__(self, name: str) -> None:
         self.name = name
         self._needle = name.encode("latin-1")
-        # Header → (the cookie's value in it, or None).
-        self._memo: dict[bytes, tuple[str | None]] = {}
+        self._remembered = lru_cache(maxsize=MEMO_SIZE)(self._parse)
 
     def __call__(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         found = None
         for header, value in headers:
             if header == b"cookie":
-                (known,) = self._memo.get(value) or self._parse(value)
+                parse = self._remembered if len(value) <= MEMO_HEADER_BYTES else self._parse
+                known = parse(value)
                 if known is not None:
                     found = known  # the last header holding the cookie wins
         return found
 
-    def _parse(self, value: bytes) -> tuple[str | None]:
-        known = None
-        if self._needle in value:
-            known = cookie_parser(value.decode("latin-1")).get(self.name)
-        if len(value) <= MEMO_HEADER_BYTES:
-            if len(self._memo) >= MEMO_SIZE:
-                del self._memo[next(iter(self._memo))]  # the oldest
-            self._memo[value] = (known,)
-        return (known,)
+    def _parse(self, value: bytes) -> str | None:
+        if self._needle not in value:
+            return None
+        return cookie_parser(value.decode("latin-1")).get(self.name)

@@ -13,6 +13,7 @@ from .._errors import SignInRequired, TokenStoreError
 from .._session_registry import Miss
 from ..stores._sessions import SessionRecord
 from ._backend import credentials
+from ._cookies import SessionData
 from ._pages import NO_CACHE_HEADERS
 from ._site import Site
 from ._state import SCOPE_KEY, AuthState
@@ -54,7 +55,7 @@ class WhopAuthMiddleware:
             await self.app(scope, receive, send)
             return
         session, write = self.site.cookies.read_session(scope)
-        state = AuthState(self.site, session, write)
+        state = AuthState(self.site, session, write=write)
         if session is not None:
             # Is the session still on? A dict lookup while remembered, else the store.
             record = self._sessions.peek(session.session_id)
@@ -67,10 +68,7 @@ class WhopAuthMiddleware:
                     logger.warning("session store unavailable: %s", type(exc).__name__)
                     await STORE_UNAVAILABLE(scope, receive, send)
                     return
-            if record is None or record.key.user != session.user or (
-                record.key.tenant != session.tenant
-            ):
-                _sign_out(state, record)
+            _sign_out_if_ended(state, session, record)
         scope[SCOPE_KEY] = state
         scope["auth"], scope["user"] = credentials(state.session)
         if scope["type"] == "websocket":
@@ -105,10 +103,13 @@ class WhopAuthMiddleware:
             await response(scope, receive, send_wrapper)
 
 
-def _sign_out(state: AuthState, record: SessionRecord | None) -> None:
-    """Sign the request out: its server-side session was ended or names someone else."""
+def _sign_out_if_ended(
+    state: AuthState, session: SessionData, record: SessionRecord | None
+) -> None:
+    """Sign the request out if its server-side session was ended or names someone else."""
     if record is None:
         logger.info("the session was ended (signed out or signed in again): signed out")
-    else:
+        state.clear_session()
+    elif record.key.user != session.user or record.key.tenant != session.tenant:
         logger.warning("a session cookie names another user than its record: signed out")
-    state.clear_session()
+        state.clear_session()

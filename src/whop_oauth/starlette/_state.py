@@ -26,7 +26,7 @@ class AuthState:
     __slots__ = ("_write", "return_path", "session", "site")
 
     def __init__(
-        self, site: Site, session: SessionData | None, write: CookieWrite = "keep"
+        self, site: Site, session: SessionData | None, *, write: CookieWrite = "keep"
     ) -> None:
         self.site = site
         self.session = session
