@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import platform
 import socket
@@ -64,6 +65,30 @@ def percentile(values: Sequence[float], pct: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """An interval that holds the true median with at least ``confidence``, whatever the
+    distribution: two order statistics, ``k``-th from either end.
+
+    Each value falls below the median with probability 1/2, so the number below is
+    Binomial(n, 1/2); ``k`` is the largest with ``2 * P(B < k) <= 1 - confidence``.
+    ``(nan, nan)`` when there are too few values for any such ``k`` (fewer than 6 at 95 %).
+
+    >>> median_interval(range(1, 16))  # 15 values: the 4th and the 12th (96.5 %)
+    (4, 12)
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    k, below = 0, 0.0  # below: P(B < k)
+    while k < n // 2:
+        with_k = below + math.comb(n, k) / 2**n
+        if 2 * with_k > 1 - confidence:
+            break
+        k, below = k + 1, with_k
+    if k == 0:
+        return float("nan"), float("nan")
+    return ordered[k - 1], ordered[n - k]
 
 
 def machine_line() -> str:

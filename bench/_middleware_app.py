@@ -10,17 +10,20 @@ answers 200 to any bearer token and 401 without one:
   server-side session; the endpoint calls ``user_http_client(request).get("/me")``.
 - ``auth``: the same middleware; the endpoint calls the API on the app-owned client
   with ``auth=manager.auth(user=..., tenant=...)``.
+- ``middleware`` (in ``Together`` only): the same middleware in front of ``bare``'s
+  endpoint, so the middleware's share of the cost shows apart.
 
-All three use one kind of API client: cookie-less, as the one whop_oauth makes for
+All of them use one kind of API client: cookie-less, as the one whop_oauth makes for
 ``user_http_client``. The signed-in variants use a token that needs no refresh.
 ``seed`` stores users (a grant and a server-side session each) in a store;
-``cookie`` signs a user's session cookie. Under uvicorn, ``BENCH_VARIANT`` and
-``BENCH_STORE`` (a store URL) pick the app.
+``cookie`` signs a user's session cookie. Under uvicorn, ``BENCH_VARIANT`` (a variant,
+or ``together`` for ``Together``) and ``BENCH_STORE`` (a store URL) pick the app.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -154,7 +157,7 @@ def build(
         answer = await api.get(API_URL, auth=manager.auth(user=user.id, tenant=user.tenant))
         return PlainTextResponse(answer.text, status_code=answer.status_code)
 
-    endpoint = {"helper": helper, "auth": auth}[variant]
+    endpoint = {"helper": helper, "auth": auth, "middleware": bare}[variant]
     # /me first, as in the bare app: Starlette's route matching costs the same in both.
     return Starlette(routes=[Route("/me", endpoint), *whop.routes], middleware=[whop.middleware])
 
@@ -207,10 +210,54 @@ async def seeded_manager(store_url: str, users: Iterable[int]) -> AsyncIterator[
         await manager.store.aclose()
 
 
-def _from_env() -> Starlette:
+#: The apps ``Together`` serves: the three variants, the bare app built a second time
+#: (a control), and the middleware in front of the bare endpoint (the middleware's
+#: share of the signed-in variants' cost).
+TOGETHER = ("bare", "again", "helper", "auth", "middleware")
+
+
+class Together:
+    """Every app of ``TOGETHER`` in one server, each under its own first path segment.
+
+    ``/bare/me``, ``/again/me``, ``/helper/me``, ``/auth/me``, ``/middleware/me``. Each
+    call of an app is timed (``perf_counter_ns``). A call never waits (the API is an
+    ``httpx.MockTransport``, a GET has no body, a response is written without waiting),
+    so its time is that request's own, however requests interleave. ``GET /times``
+    answers the times so far, in ns per app, and starts over.
+    """
+
+    def __init__(self, manager: TokenManager) -> None:
+        api = api_client()  # as in-process: one API client for every variant
+        self.apps = {
+            name: build("bare", api=api) if name == "again" else build(name, manager, api)
+            for name in TOGETHER
+        }
+        self.times: dict[str, list[int]] = {name: [] for name in self.apps}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # lifespan: nothing to start
+            return
+        prefix, _, rest = scope["path"][1:].partition("/")
+        app = self.apps.get(prefix)
+        if app is None:
+            if prefix != "times":
+                await PlainTextResponse("no such app", 404)(scope, receive, send)
+                return
+            times, self.times = self.times, {name: [] for name in self.apps}
+            await Response(json.dumps(times), media_type="application/json")(scope, receive, send)
+            return
+        scope = {**scope, "path": "/" + rest, "raw_path": b"/" + rest.encode()}
+        start = time.perf_counter_ns()
+        await app(scope, receive, send)
+        self.times[prefix].append(time.perf_counter_ns() - start)
+
+
+def _from_env() -> Any:
     variant = os.environ["BENCH_VARIANT"]
     if variant == "bare":
         return build(variant)
+    if variant == "together":
+        return Together(manager_for(os.environ["BENCH_STORE"]))
     return build(variant, manager_for(os.environ["BENCH_STORE"]))
 
 

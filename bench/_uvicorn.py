@@ -61,12 +61,21 @@ def _ms(text: str) -> float:
 
 
 def start_wrk(
-    url: str, cookie: str | None, seconds: int, connections: int
+    url: str,
+    cookie: str | None,
+    seconds: int,
+    connections: int,
+    script: os.PathLike[str] | None = None,
 ) -> subprocess.Popen[str]:
-    """A wrk run in the background, pinned to wrk's core; ``wrk_result`` reads it."""
+    """A wrk run in the background, pinned to wrk's core; ``wrk_result`` reads it.
+
+    ``script``: a wrk Lua script (its ``request`` picks each request's path).
+    """
     args = [*PIN_WRK, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if cookie:
         args[-1:-1] = ["-H", f"Cookie: {cookie}"]
+    if script is not None:
+        args[-1:-1] = ["-s", os.fspath(script)]
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
 
 

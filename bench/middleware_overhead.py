@@ -3,7 +3,7 @@ the user, against the same endpoint with no auth and a fixed ``Authorization`` h
 
     python -m bench.middleware_overhead [--requests 30000] [--block 50] [--seconds 2]
         [--wrk-rounds 15] [--connections 16] [--counted-requests 640]
-        [--only in-process|uvicorn|side-by-side|instructions]
+        [--interleaved-rounds 10] [--only in-process|interleaved|uvicorn|side-by-side|instructions]
 
 Three apps (``bench/_middleware_app.py``), all calling the API through one
 ``httpx.MockTransport``: ``bare`` (fixed header), ``helper`` (middleware, server-side
@@ -19,6 +19,13 @@ Under uvicorn (1 worker each) + wrk on loopback: rounds of new servers and one s
 per variant in rotating order; each ratio is the median of the per-round ratios, since
 runs next to each other share the machine's state; a second server of the bare app
 is the control: its ratio shows what the machine's noise alone makes of 1.00x.
+Interleaved: one uvicorn serving every variant (``_middleware_app.Together``) and one
+wrk sending each request to a variant drawn at random, so whatever the machine does
+hits every variant alike, request by request; the server times each request's own
+call of its app and reads its own CPU time, and each variant's server time per
+request is its own app time plus the share every request costs alike (HTTP parsing,
+the event loop). A single worker under wrk is busy all the time, so that ratio is the
+one of its throughput and latency, with a fraction of the noise of separate servers.
 Side by side: the same four servers at once on one core, a wrk each, so the machine's
 noise hits them alike. wrk is Debian's (``bash scripts/install-system-deps.sh --bench``).
 Under uvicorn and callgrind: the instructions each server executes per request
@@ -37,9 +44,11 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
+
 from . import _callgrind
 from . import _middleware_app as apps
-from ._harness import alternate, machine_line, print_table
+from ._harness import alternate, machine_line, median_interval, print_table
 from ._uvicorn import WrkRun, cpu_seconds, start_wrk, uvicorn, wrk, wrk_result
 
 NAMES = {
@@ -77,31 +86,106 @@ async def in_process(requests: int, block: int, store_url: str) -> None:
     )
 
 
+INTERLEAVED_NAMES = {
+    "again": "bare endpoint again (noise)",
+    "middleware": "middleware alone, fixed header",
+}
+
+#: wrk's request for each connection's next request: a variant drawn at random (a fixed
+#: cycle lets the garbage collector fall on the same variants every time).
+_DRAW = """math.randomseed({seed})
+local paths = {{{paths}}}
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+
+
+def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> None:
+    if shutil.which("wrk") is None:
+        print("\ninterleaved under uvicorn: skipped (no wrk)")
+        return
+    names = apps.TOGETHER
+    app_us: dict[str, list[float]] = {name: [] for name in names}
+    common_us: list[float] = []
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "draw.lua"
+        for i in range(rounds):
+            paths = ", ".join(f'"/{name}/me"' for name in names)
+            script.write_text(_DRAW.format(seed=i + 1, paths=paths))
+            with uvicorn("together", store_url, seed=i) as (url, pid):
+                base = url.removesuffix("/me")
+                start_wrk(base + "/", apps.cookie(0), 1, connections, script).communicate()
+                httpx.get(base + "/times")  # the warm-up's times are dropped
+                before = cpu_seconds(pid)
+                run = start_wrk(base + "/", apps.cookie(0), seconds, connections, script)
+                wrk_result(run.communicate()[0])  # raises on a failed request
+                cpu = cpu_seconds(pid) - before
+                times = httpx.get(base + "/times").json()
+            served = sum(len(times[name]) for name in names)
+            mean = {name: statistics.fmean(times[name]) / 1e3 for name in names}
+            apps_total = sum(sum(times[name]) for name in names) / 1e3
+            common = (cpu * 1e6 - apps_total) / served  # what every request costs alike
+            if common <= 0:
+                raise RuntimeError("the apps' own times exceed the server's CPU time")
+            common_us.append(common)
+            for name in names:
+                app_us[name].append(mean[name])
+                ratios[name].append((common + mean[name]) / (common + mean["bare"]))
+
+    print(
+        f"\ninterleaved under uvicorn: one server (1 worker, h11) serving every variant, "
+        f"wrk -t1 -c{connections} drawing a variant per request; {rounds} rounds of new "
+        f"servers and {seconds}s runs, medians over rounds"
+    )
+    print(f"  {'variant':<33} {'app µs/req':>10} {'server µs/req':>13} {'ratio':>6} "
+          f"{'95 % interval':>14}")  # fmt: skip
+    common = statistics.median(common_us)
+    for name in names:
+        label = INTERLEAVED_NAMES.get(name) or NAMES[name]
+        own = statistics.median(app_us[name])
+        low, high = median_interval(ratios[name])
+        interval = "" if name == "bare" else f"{low:>6.3f}-{high:.3f}x"
+        print(f"  {label:<33} {own:>10.1f} {common + own:>13.1f} "
+              f"{statistics.median(ratios[name]):>5.3f}x {interval:>14}")  # fmt: skip
+    print(f"  server µs/req: the app's own time plus {common:.1f} µs every request costs")
+    print("  alike (HTTP parsing, the event loop), from the server's CPU time; ratio: the")
+    print("  median over rounds of that round's ratio to the bare endpoint, which a busy")
+    print("  single worker's throughput and latency follow")
+
+
 #: The runs under uvicorn: each variant, and the bare app a second time in its own
 #: server, whose ratio to the first is what the machine's noise alone makes of 1.00x.
 SERVERS = {"bare": "bare", "bare again": "bare", "helper": "helper", "auth": "auth"}
 NOISE = "bare endpoint again (noise)"
 
 
-def paired_ratio(
+def round_ratios(
     runs: list[WrkRun], bare: list[WrkRun], field: str, *, inverse: bool = False
-) -> float:
-    """The median over rounds of a server's figure over the bare one's that round."""
+) -> list[float]:
+    """A server's figure over the bare one's, round by round."""
     ratios = []
     for this, floor in zip(runs, bare, strict=True):
         ratio = float(getattr(this, field)) / float(getattr(floor, field))
         ratios.append(1 / ratio if inverse else ratio)
-    return statistics.median(ratios)
+    return ratios
+
+
+#: The figures each uvicorn table compares: column heading, WrkRun field, inverse.
+COMPARED = (("1/req/s", "rps", True), ("latency", "mean_ms", False), ("CPU", "cpu_us", False))
 
 
 def print_runs(title: str, runs: dict[str, list[WrkRun]]) -> None:
-    """Medians per server, and ratios to the bare one as medians of per-round ratios."""
+    """Medians per server, and ratios to the bare one as medians of per-round ratios,
+    each with a 95 % interval for that median."""
 
     def median(label: str, field: str) -> float:
         return float(statistics.median(getattr(run, field) for run in runs[label]))
 
-    def paired(label: str, field: str, *, inverse: bool = False) -> float:
-        return paired_ratio(runs[label], runs["bare"], field, inverse=inverse)
+    def ratios(label: str) -> list[list[float]]:
+        return [round_ratios(runs[label], runs["bare"], field, inverse=inverse)
+                for _, field, inverse in COMPARED]  # fmt: skip
 
     print(title)
     print(f"  {'variant':<31} {'req/s':>6} {'mean':>8} {'p50':>8} {'p99':>8} "
@@ -111,10 +195,22 @@ def print_runs(title: str, runs: dict[str, list[WrkRun]]) -> None:
         rps, mean = median(label, "rps"), median(label, "mean_ms")
         p50, p99 = median(label, "p50_ms"), median(label, "p99_ms")
         cpu = median(label, "cpu_us")
-        throughput, latency = paired(label, "rps", inverse=True), paired(label, "mean_ms")
+        throughput, latency, cpu_ratio = (statistics.median(r) for r in ratios(label))
         print(f"  {name:<31} {rps:>6.0f} {mean:>6.2f}ms {p50:>6.2f}ms {p99:>6.2f}ms "
               f"{cpu:>7.0f} µs/req {throughput:>6.2f}x {latency:>6.2f}x "
-              f"{paired(label, 'cpu_us'):>5.2f}x")  # fmt: skip
+              f"{cpu_ratio:>5.2f}x")  # fmt: skip
+    rounds = len(runs["bare"])
+    print(f"  95 % intervals of those medians ({rounds} rounds; order statistics, no")
+    print("  assumption about the distribution):")
+    for label in runs:
+        if label == "bare":
+            continue
+        name = NOISE if label == "bare again" else NAMES[label]
+        spans = []
+        for (heading, _, _), per_round in zip(COMPARED, ratios(label), strict=True):
+            low, high = median_interval(per_round)
+            spans.append(f"{heading} {low:.3f}-{high:.3f}x")
+        print(f"    {name:<31} {', '.join(spans)}")
 
 
 def under_uvicorn(seconds: int, rounds: int, connections: int, store_url: str) -> None:
@@ -227,6 +323,13 @@ async def main(args: argparse.Namespace) -> None:
         store_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         if args.only in (None, "in-process"):
             await in_process(args.requests, args.block, store_url)
+        if args.only in (None, "interleaved"):
+            if args.only == "interleaved":
+                async with apps.seeded_manager(store_url, [0]):
+                    pass
+            await asyncio.to_thread(
+                interleaved, 5, args.interleaved_rounds, args.connections, store_url
+            )
         if args.only in (None, "uvicorn"):
             if args.only == "uvicorn":
                 async with apps.seeded_manager(store_url, [0]):
@@ -238,9 +341,7 @@ async def main(args: argparse.Namespace) -> None:
             if args.only == "side-by-side":
                 async with apps.seeded_manager(store_url, [0]):
                     pass
-            await asyncio.to_thread(
-                side_by_side, 3, args.wrk_rounds, args.connections, store_url
-            )
+            await asyncio.to_thread(side_by_side, 3, args.wrk_rounds, args.connections, store_url)
         if args.only in (None, "instructions"):
             if args.only == "instructions":
                 async with apps.seeded_manager(store_url, [0]):
@@ -254,7 +355,10 @@ if __name__ == "__main__":
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--wrk-rounds", type=int, default=15)
+    parser.add_argument("--interleaved-rounds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--counted-requests", type=int, default=640)
-    parser.add_argument("--only", choices=["in-process", "uvicorn", "side-by-side", "instructions"])
+    parser.add_argument(
+        "--only", choices=["in-process", "interleaved", "uvicorn", "side-by-side", "instructions"]
+    )
     asyncio.run(main(parser.parse_args()))
