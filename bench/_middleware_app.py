@@ -220,10 +220,12 @@ class Together:
     """Every app of ``TOGETHER`` in one server, each under its own first path segment.
 
     ``/bare/me``, ``/again/me``, ``/helper/me``, ``/auth/me``, ``/middleware/me``. Each
-    call of an app is timed (``perf_counter_ns``). A call never waits (the API is an
+    call of an app is timed in CPU time (``thread_time_ns``, the unit of the server's own
+    CPU time the benchmark reads). A call does not wait (the API is an
     ``httpx.MockTransport``, a GET has no body, a response is written without waiting),
-    so its time is that request's own, however requests interleave. ``GET /times``
-    answers the times so far, in ns per app, and starts over.
+    so its time is that request's own, however requests interleave; ``overlaps`` counts
+    calls that began while another was running, which a call that waited would cause.
+    ``GET /times`` answers ``{"times": ns per app, "overlaps": n}`` so far and starts over.
     """
 
     def __init__(self, manager: TokenManager) -> None:
@@ -233,6 +235,10 @@ class Together:
             for name in TOGETHER
         }
         self.times: dict[str, list[int]] = {name: [] for name in self.apps}
+        #: Calls that began while another was still running: a call that waited. The
+        #: benchmark refuses a run with any, since their times overlap.
+        self.overlaps = 0
+        self.running = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":  # lifespan: nothing to start
@@ -243,13 +249,19 @@ class Together:
             if prefix != "times":
                 await PlainTextResponse("no such app", 404)(scope, receive, send)
                 return
-            times, self.times = self.times, {name: [] for name in self.apps}
-            await Response(json.dumps(times), media_type="application/json")(scope, receive, send)
+            answer = {"times": self.times, "overlaps": self.overlaps}
+            self.times, self.overlaps = {name: [] for name in self.apps}, 0
+            await Response(json.dumps(answer), media_type="application/json")(scope, receive, send)
             return
-        scope = {**scope, "path": "/" + rest, "raw_path": b"/" + rest.encode()}
-        start = time.perf_counter_ns()
-        await app(scope, receive, send)
-        self.times[prefix].append(time.perf_counter_ns() - start)
+        own = {**scope, "path": "/" + rest, "raw_path": b"/" + rest.encode()}
+        if self.running:
+            self.overlaps += 1  # a call that waited: its time holds another request's
+        self.running += 1
+        start = time.thread_time_ns()
+        await app(own, receive, send)
+        del own  # what the request left in its scope is freed inside its own time
+        self.times[prefix].append(time.thread_time_ns() - start)
+        self.running -= 1
 
 
 def _from_env() -> Any:

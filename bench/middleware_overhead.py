@@ -3,7 +3,8 @@ the user, against the same endpoint with no auth and a fixed ``Authorization`` h
 
     python -m bench.middleware_overhead [--requests 30000] [--block 50] [--seconds 2]
         [--wrk-rounds 15] [--connections 16] [--counted-requests 640]
-        [--interleaved-rounds 10] [--only in-process|interleaved|uvicorn|side-by-side|instructions]
+        [--interleaved-rounds 10] [--interleaved-seconds 5]
+        [--only in-process|interleaved|uvicorn|side-by-side|instructions]
 
 Three apps (``bench/_middleware_app.py``), all calling the API through one
 ``httpx.MockTransport``: ``bare`` (fixed header), ``helper`` (middleware, server-side
@@ -22,10 +23,11 @@ is the control: its ratio shows what the machine's noise alone makes of 1.00x.
 Interleaved: one uvicorn serving every variant (``_middleware_app.Together``) and one
 wrk sending each request to a variant drawn at random, so whatever the machine does
 hits every variant alike, request by request; the server times each request's own
-call of its app and reads its own CPU time, and each variant's server time per
-request is its own app time plus the share every request costs alike (HTTP parsing,
-the event loop). A single worker under wrk is busy all the time, so that ratio is the
-one of its throughput and latency, with a fraction of the noise of separate servers.
+call of its app (CPU time) and reads its own CPU time, and each variant's server time
+per request is its own app time plus the share every request costs alike (HTTP
+parsing, the event loop). The worker is busy all the time (printed), so its throughput
+and latency follow that time, with a fraction of the noise of separate servers; but
+each variant runs in a mix, colder in the CPU's caches than in a server of its own.
 Side by side: the same four servers at once on one core, a wrk each, so the machine's
 noise hits them alike. wrk is Debian's (``bash scripts/install-system-deps.sh --bench``).
 Under uvicorn and callgrind: the instructions each server executes per request
@@ -108,6 +110,7 @@ def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> 
     names = apps.TOGETHER
     app_us: dict[str, list[float]] = {name: [] for name in names}
     common_us: list[float] = []
+    busy: list[float] = []
     ratios: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "draw.lua"
@@ -122,7 +125,10 @@ def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> 
                 run = start_wrk(base + "/", apps.cookie(0), seconds, connections, script)
                 wrk_result(run.communicate()[0])  # raises on a failed request
                 cpu = cpu_seconds(pid) - before
-                times = httpx.get(base + "/times").json()
+                answer = httpx.get(base + "/times").json()
+            if answer["overlaps"]:
+                raise RuntimeError(f"{answer['overlaps']} app calls waited: their times overlap")
+            times = answer["times"]
             served = sum(len(times[name]) for name in names)
             mean = {name: statistics.fmean(times[name]) / 1e3 for name in names}
             apps_total = sum(sum(times[name]) for name in names) / 1e3
@@ -130,6 +136,7 @@ def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> 
             if common <= 0:
                 raise RuntimeError("the apps' own times exceed the server's CPU time")
             common_us.append(common)
+            busy.append(cpu / seconds)
             for name in names:
                 app_us[name].append(mean[name])
                 ratios[name].append((common + mean[name]) / (common + mean["bare"]))
@@ -146,13 +153,15 @@ def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> 
         label = INTERLEAVED_NAMES.get(name) or NAMES[name]
         own = statistics.median(app_us[name])
         low, high = median_interval(ratios[name])
-        interval = "" if name == "bare" else f"{low:>6.3f}-{high:.3f}x"
+        interval = "" if name == "bare" or low != low else f"{low:>6.3f}-{high:.3f}x"
         print(f"  {label:<33} {own:>10.1f} {common + own:>13.1f} "
               f"{statistics.median(ratios[name]):>5.3f}x {interval:>14}")  # fmt: skip
-    print(f"  server µs/req: the app's own time plus {common:.1f} µs every request costs")
+    print(f"  server µs/req: the app's own CPU time plus {common:.1f} µs every request costs")
     print("  alike (HTTP parsing, the event loop), from the server's CPU time; ratio: the")
-    print("  median over rounds of that round's ratio to the bare endpoint, which a busy")
-    print("  single worker's throughput and latency follow")
+    print("  median over rounds of that round's ratio to the bare endpoint. The server was")
+    print(f"  busy {statistics.median(busy):.0%} of each run (median), so its throughput and")
+    print("  latency follow its time per request. Every variant runs in a mix of all five,")
+    print("  each colder in the CPU's caches than it would be in a server of its own")
 
 
 #: The runs under uvicorn: each variant, and the bare app a second time in its own
@@ -328,7 +337,11 @@ async def main(args: argparse.Namespace) -> None:
                 async with apps.seeded_manager(store_url, [0]):
                     pass
             await asyncio.to_thread(
-                interleaved, 5, args.interleaved_rounds, args.connections, store_url
+                interleaved,
+                args.interleaved_seconds,
+                args.interleaved_rounds,
+                args.connections,
+                store_url,
             )
         if args.only in (None, "uvicorn"):
             if args.only == "uvicorn":
@@ -356,6 +369,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--wrk-rounds", type=int, default=15)
     parser.add_argument("--interleaved-rounds", type=int, default=10)
+    parser.add_argument("--interleaved-seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--counted-requests", type=int, default=640)
     parser.add_argument(
