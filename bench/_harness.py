@@ -91,6 +91,12 @@ def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[
     return ordered[k - 1], ordered[n - k]
 
 
+def interval_text(values: Sequence[float]) -> str:
+    """``median_interval`` as the tables print it: ``"0.981-1.020x"``, or ``"none"``."""
+    low, high = median_interval(values)
+    return "none" if math.isnan(low) else f"{low:.3f}-{high:.3f}x"
+
+
 def machine_line() -> str:
     return (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -50,7 +50,7 @@ import httpx
 
 from . import _callgrind
 from . import _middleware_app as apps
-from ._harness import alternate, machine_line, median_interval, print_table
+from ._harness import alternate, interval_text, machine_line, print_table
 from ._uvicorn import WrkRun, cpu_seconds, start_wrk, uvicorn, wrk, wrk_result
 
 NAMES = {
@@ -88,10 +88,8 @@ async def in_process(requests: int, block: int, store_url: str) -> None:
     )
 
 
-INTERLEAVED_NAMES = {
-    "again": "bare endpoint again (noise)",
-    "middleware": "middleware alone, fixed header",
-}
+NOISE = "bare endpoint again (noise)"
+INTERLEAVED_NAMES = {"again": NOISE, "middleware": "middleware alone, fixed header"}
 
 #: wrk's request for each connection's next request: a variant drawn at random (a fixed
 #: cycle lets the garbage collector fall on the same variants every time).
@@ -112,10 +110,10 @@ def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> 
     common_us: list[float] = []
     busy: list[float] = []
     ratios: dict[str, list[float]] = {name: [] for name in names}
+    paths = ", ".join(f'"/{name}/me"' for name in names)
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "draw.lua"
         for i in range(rounds):
-            paths = ", ".join(f'"/{name}/me"' for name in names)
             script.write_text(_DRAW.format(seed=i + 1, paths=paths))
             with uvicorn("together", store_url, seed=i) as (url, pid):
                 base = url.removesuffix("/me")
@@ -152,8 +150,7 @@ def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> 
     for name in names:
         label = INTERLEAVED_NAMES.get(name) or NAMES[name]
         own = statistics.median(app_us[name])
-        low, high = median_interval(ratios[name])
-        interval = "" if name == "bare" or low != low else f"{low:>6.3f}-{high:.3f}x"
+        interval = "" if name == "bare" else interval_text(ratios[name])
         print(f"  {label:<33} {own:>10.1f} {common + own:>13.1f} "
               f"{statistics.median(ratios[name]):>5.3f}x {interval:>14}")  # fmt: skip
     print(f"  server µs/req: the app's own CPU time plus {common:.1f} µs every request costs")
@@ -167,7 +164,6 @@ def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> 
 #: The runs under uvicorn: each variant, and the bare app a second time in its own
 #: server, whose ratio to the first is what the machine's noise alone makes of 1.00x.
 SERVERS = {"bare": "bare", "bare again": "bare", "helper": "helper", "auth": "auth"}
-NOISE = "bare endpoint again (noise)"
 
 
 def round_ratios(
@@ -192,9 +188,12 @@ def print_runs(title: str, runs: dict[str, list[WrkRun]]) -> None:
     def median(label: str, field: str) -> float:
         return float(statistics.median(getattr(run, field) for run in runs[label]))
 
-    def ratios(label: str) -> list[list[float]]:
-        return [round_ratios(runs[label], runs["bare"], field, inverse=inverse)
-                for _, field, inverse in COMPARED]  # fmt: skip
+    # Per label, the per-round ratios of each figure of COMPARED.
+    ratios = {
+        label: [round_ratios(runs[label], runs["bare"], field, inverse=inverse)
+                for _, field, inverse in COMPARED]
+        for label in runs
+    }  # fmt: skip
 
     print(title)
     print(f"  {'variant':<31} {'req/s':>6} {'mean':>8} {'p50':>8} {'p99':>8} "
@@ -204,7 +203,7 @@ def print_runs(title: str, runs: dict[str, list[WrkRun]]) -> None:
         rps, mean = median(label, "rps"), median(label, "mean_ms")
         p50, p99 = median(label, "p50_ms"), median(label, "p99_ms")
         cpu = median(label, "cpu_us")
-        throughput, latency, cpu_ratio = (statistics.median(r) for r in ratios(label))
+        throughput, latency, cpu_ratio = (statistics.median(r) for r in ratios[label])
         print(f"  {name:<31} {rps:>6.0f} {mean:>6.2f}ms {p50:>6.2f}ms {p99:>6.2f}ms "
               f"{cpu:>7.0f} µs/req {throughput:>6.2f}x {latency:>6.2f}x "
               f"{cpu_ratio:>5.2f}x")  # fmt: skip
@@ -216,9 +215,8 @@ def print_runs(title: str, runs: dict[str, list[WrkRun]]) -> None:
             continue
         name = NOISE if label == "bare again" else NAMES[label]
         spans = []
-        for (heading, _, _), per_round in zip(COMPARED, ratios(label), strict=True):
-            low, high = median_interval(per_round)
-            spans.append(f"{heading} {low:.3f}-{high:.3f}x")
+        for (heading, _, _), per_round in zip(COMPARED, ratios[label], strict=True):
+            spans.append(f"{heading} {interval_text(per_round)}")
         print(f"    {name:<31} {', '.join(spans)}")
 
 
@@ -331,11 +329,11 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         if args.only in (None, "in-process"):
-            await in_process(args.requests, args.block, store_url)
+            await in_process(args.requests, args.block, store_url)  # seeds the store too
+        else:
+            async with apps.seeded_manager(store_url, [0]):  # the servers' store
+                pass
         if args.only in (None, "interleaved"):
-            if args.only == "interleaved":
-                async with apps.seeded_manager(store_url, [0]):
-                    pass
             await asyncio.to_thread(
                 interleaved,
                 args.interleaved_seconds,
@@ -344,21 +342,12 @@ async def main(args: argparse.Namespace) -> None:
                 store_url,
             )
         if args.only in (None, "uvicorn"):
-            if args.only == "uvicorn":
-                async with apps.seeded_manager(store_url, [0]):
-                    pass
             await asyncio.to_thread(
                 under_uvicorn, args.seconds, args.wrk_rounds, args.connections, store_url
             )
         if args.only in (None, "side-by-side"):
-            if args.only == "side-by-side":
-                async with apps.seeded_manager(store_url, [0]):
-                    pass
             await asyncio.to_thread(side_by_side, 3, args.wrk_rounds, args.connections, store_url)
         if args.only in (None, "instructions"):
-            if args.only == "instructions":
-                async with apps.seeded_manager(store_url, [0]):
-                    pass
             await asyncio.to_thread(instructions, args.counted_requests, store_url)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from bench._harness import median_interval
+from bench._harness import interval_text, median_interval
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,6 +27,11 @@ def test_too_few_rounds_give_no_interval() -> None:
     low, high = median_interval([1.0, 1.1, 0.9, 1.2, 1.05])
     assert math.isnan(low)
     assert math.isnan(high)
+
+
+def test_the_tables_print_the_interval_or_say_there_is_none() -> None:
+    assert interval_text([1.0, 1.02, 0.98, 1.01, 0.99, 1.03]) == "0.980-1.030x"
+    assert interval_text([1.0, 1.1]) == "none"
 
 
 def test_the_tightest_interval_that_keeps_the_confidence() -> None:
