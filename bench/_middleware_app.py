@@ -217,7 +217,8 @@ TOGETHER = ("bare", "again", "helper", "auth", "middleware")
 
 
 class Together:
-    """Every app of ``TOGETHER`` in one server, each under its own first path segment.
+    """Every app of ``names`` (``TOGETHER``) in one server, each under its own first path
+    segment.
 
     ``/bare/me``, ``/again/me``, ``/helper/me``, ``/auth/me``, ``/middleware/me``. Each
     call of an app is timed in CPU time (``thread_time_ns``, the unit of the server's own
@@ -228,11 +229,11 @@ class Together:
     ``GET /times`` answers ``{"times": ns per app, "overlaps": n}`` so far and starts over.
     """
 
-    def __init__(self, manager: TokenManager) -> None:
+    def __init__(self, manager: TokenManager, names: Iterable[str] = TOGETHER) -> None:
         api = api_client()  # as in-process: one API client for every variant
         self.apps = {
             name: build("bare", api=api) if name == "again" else build(name, manager, api)
-            for name in TOGETHER
+            for name in names
         }
         self.times: dict[str, list[int]] = {name: [] for name in self.apps}
         #: Calls that began while another was still running: a call that waited. The
@@ -268,8 +269,10 @@ def _from_env() -> Any:
     variant = os.environ["BENCH_VARIANT"]
     if variant == "bare":
         return build(variant)
-    if variant == "together":
-        return Together(manager_for(os.environ["BENCH_STORE"]))
+    if variant.startswith("together"):  # "together", or "together:bare,helper"
+        _, _, names = variant.partition(":")
+        chosen = names.split(",") if names else TOGETHER
+        return Together(manager_for(os.environ["BENCH_STORE"]), chosen)
     return build(variant, manager_for(os.environ["BENCH_STORE"]))
 
 

@@ -101,11 +101,16 @@ end
 """
 
 
-def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> None:
+def interleaved(
+    seconds: int,
+    rounds: int,
+    connections: int,
+    store_url: str,
+    names: tuple[str, ...] = apps.TOGETHER,
+) -> None:
     if shutil.which("wrk") is None:
         print("\ninterleaved under uvicorn: skipped (no wrk)")
         return
-    names = apps.TOGETHER
     app_us: dict[str, list[float]] = {name: [] for name in names}
     common_us: list[float] = []
     busy: list[float] = []
@@ -115,7 +120,7 @@ def interleaved(seconds: int, rounds: int, connections: int, store_url: str) -> 
         script = Path(tmp) / "draw.lua"
         for i in range(rounds):
             script.write_text(_DRAW.format(seed=i + 1, paths=paths))
-            with uvicorn("together", store_url, seed=i) as (url, pid):
+            with uvicorn("together:" + ",".join(names), store_url, seed=i) as (url, pid):
                 base = url.removesuffix("/me")
                 start_wrk(base + "/", apps.cookie(0), 1, connections, script).communicate()
                 httpx.get(base + "/times")  # the warm-up's times are dropped

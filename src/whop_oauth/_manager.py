@@ -190,9 +190,12 @@ class TokenManager(SessionGrants, UserListing):
         Raises ``NoGrantError`` when nothing is stored and ``InvalidGrantError`` when
         the provider refused the refresh token (both ``SignInRequired``).
         """
-        cached = self._cached(tenant, user)
-        if cached is not None:
-            return cached
+        try:
+            entry = self._cache.get((tenant, user))
+        except TypeError:  # unhashable, so no key part: self.key() refuses it, typed
+            entry = None
+        if entry is not None and time.monotonic() < entry[1]:
+            return entry[0]  # every request's case: no coroutine, no store
         key = self.key(user=user, tenant=tenant)
         stored = await self._read(key)
         if stored is None:
@@ -478,19 +481,6 @@ class TokenManager(SessionGrants, UserListing):
         return current.token
 
     # -- in-process cache ------------------------------------------------------------
-
-    def _cached(self, tenant: str, user: str) -> Token | None:
-        try:
-            entry = self._cache.get((tenant, user))
-        except TypeError:  # unhashable, so no key part: self.key() refuses it, typed
-            return None
-        if entry is None:
-            return None
-        token, servable_until = entry
-        if time.monotonic() < servable_until:
-            return token
-        del self._cache[tenant, user]
-        return None
 
     def _remember(self, key: TokenKey, token: Token) -> None:
         if self._cache_ttl <= 0:

@@ -354,9 +354,9 @@ async def test_the_cache_keeps_at_most_ten_thousand_tokens_dropping_the_oldest(
     for key in keys:
         manager._remember(key, grant)
     assert len(manager._cache) == 10_000
-    assert manager._cached(keys[0].tenant, keys[0].user) is None
-    assert manager._cached(keys[1].tenant, keys[1].user) == grant
-    assert manager._cached(keys[-1].tenant, keys[-1].user) == grant
+    assert (keys[0].tenant, keys[0].user) not in manager._cache
+    assert manager._cache[keys[1].tenant, keys[1].user][0] == grant
+    assert manager._cache[keys[-1].tenant, keys[-1].user][0] == grant
 
 
 @pytest.mark.parametrize("part", ["user", "tenant"])

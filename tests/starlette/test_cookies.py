@@ -20,9 +20,9 @@ from starlette_support import (
 
 from whop_oauth import ConfigurationError
 from whop_oauth.starlette import SessionData
-from whop_oauth.starlette._cookie_header import MEMO_HEADER_BYTES, SessionCookieReader
+from whop_oauth.starlette._cookie_header import SessionCookieReader
 from whop_oauth.starlette._cookies import CookieCodec
-from whop_oauth.starlette._policy import CookiePolicy
+from whop_oauth.starlette._policy import MEMO_HEADER_BYTES, CookiePolicy
 from whop_oauth.testing import MockClient
 
 
@@ -351,27 +351,16 @@ def test_the_reader_answers_as_starlette_whether_it_has_seen_the_headers_or_not(
     ).cookies.get(SESSION_COOKIE)  # the same headers remembered, in another order
 
 
-def test_a_header_seen_before_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    parsed: list[str] = []
-
-    def counting_parser(text: str) -> dict[str, str]:
-        parsed.append(text)
-        return cookie_parser(text)
-
-    monkeypatch.setattr("whop_oauth.starlette._cookie_header.cookie_parser", counting_parser)
-    read = SessionCookieReader(SESSION_COOKIE)
-    usual = b"theme=dark; whop_session=abc"
-    longest_kept = b"whop_session=" + b"y" * (MEMO_HEADER_BYTES - len(b"whop_session="))
-    for _ in range(3):
-        assert read([(b"cookie", usual)]) == "abc"
-        assert read([(b"cookie", longest_kept)]) == "y" * (MEMO_HEADER_BYTES - 13)
-
-    assert len(parsed) == 2  # each header once
+def _policy() -> CookiePolicy:
+    return CookiePolicy([KEY_A], secure=False, flow_paths=("/auth/login", "/auth/callback"))
 
 
-def test_the_reader_remembers_a_bounded_number_of_short_headers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _header(policy: CookiePolicy, session: SessionData, pad: int = 0) -> bytes:
+    value = policy.codec.dumps_session(session)
+    return f"pad={'x' * pad}; {policy.session_cookie}={value}".encode()
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     parsed: list[bytes] = []
 
     def counting_parser(text: str) -> dict[str, str]:
@@ -379,22 +368,80 @@ def test_the_reader_remembers_a_bounded_number_of_short_headers(
         return cookie_parser(text)
 
     monkeypatch.setattr("whop_oauth.starlette._cookie_header.cookie_parser", counting_parser)
-    monkeypatch.setattr("whop_oauth.starlette._cookie_header.MEMO_SIZE", 3)
-    read = SessionCookieReader(SESSION_COOKIE)
-    headers = [f"theme={i}; whop_session=v{i}".encode() for i in range(5)]
+    return parsed
+
+
+def test_a_header_seen_before_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _counting(monkeypatch)
+    policy = _policy()
+    session = SessionData.new("user_1", "default")
+    usual = _header(policy, session)
+    longest_kept = _header(policy, session, pad=MEMO_HEADER_BYTES - len(usual))
+    assert len(longest_kept) == MEMO_HEADER_BYTES
+    for _ in range(3):
+        assert policy.read_session({"headers": [(b"cookie", usual)]}) == (session, "keep")
+        assert policy.read_session({"headers": [(b"cookie", longest_kept)]}) == (session, "keep")
+
+    assert parsed == [usual, longest_kept]  # each header once
+
+
+def test_read_session_remembers_a_bounded_number_of_short_headers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed = _counting(monkeypatch)
+    monkeypatch.setattr("whop_oauth.starlette._policy.MEMO_SIZE", 3)
+    policy = _policy()
+    sessions = [SessionData.new(f"user_{i}", "default") for i in range(5)]
+    headers = [_header(policy, session) for session in sessions]
     for header in headers:
-        read([(b"cookie", header)])
+        policy.read_session({"headers": [(b"cookie", header)]})
     parsed.clear()
 
-    for header in headers[2:]:
-        read([(b"cookie", header)])
+    for header, session in zip(headers[2:], sessions[2:], strict=True):
+        assert policy.read_session({"headers": [(b"cookie", header)]}) == (session, "keep")
     assert parsed == []  # the newest three are remembered: the oldest went first
-    long = b"pad=" + b"x" * MEMO_HEADER_BYTES + b"; whop_session=long"
-    assert read([(b"cookie", long)]) == "long"
-    assert read([(b"cookie", long)]) == "long"
-    assert parsed == [long, long]  # parsed, not kept
-    assert read([(b"cookie", headers[0])]) == "v0"  # forgotten: parsed again
-    assert parsed == [long, long, headers[0]]
+    long = _header(policy, sessions[0], pad=MEMO_HEADER_BYTES)
+    assert policy.read_session({"headers": [(b"cookie", long)]}) == (sessions[0], "keep")
+    assert policy.read_session({"headers": [(b"cookie", long)]}) == (sessions[0], "keep")
+    assert parsed == [long, long]  # read, not kept
+    assert policy.read_session({"headers": [(b"cookie", headers[0])]})[0] == sessions[0]
+    assert parsed == [long, long, headers[0]]  # forgotten: read again
+
+
+def test_several_cookie_headers_are_read_every_time_as_starlette_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed = _counting(monkeypatch)
+    policy = _policy()
+    mine, other = SessionData.new("user_1", "default"), SessionData.new("user_2", "default")
+    first, second = _header(policy, mine), _header(policy, other)
+    assert policy.read_session({"headers": [(b"cookie", first)]})[0] == mine  # remembered
+
+    for _ in range(2):  # the last header holding the cookie wins, each time
+        split = {"headers": [(b"cookie", first), (b"cookie", second)]}
+        assert policy.read_session(split) == (other, "keep")
+    assert parsed == [first, first, second, first, second]
+
+
+def test_an_unusable_session_is_not_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _counting(monkeypatch)
+    policy = _policy()
+    header = _header(policy, SessionData.new("user_1", "default"))
+    forged = header[:-2] + (b"AA" if header[-2:] != b"AA" else b"BB")
+    for _ in range(2):
+        assert policy.read_session({"headers": [(b"cookie", forged)]}) == (None, "clear")
+    assert parsed == [forged, forged]  # refused every time, never served from memory
+    assert policy._known == {}
+
+
+def test_a_header_signed_with_an_old_key_is_re_set_on_every_request_until_replaced() -> None:
+    old = CookiePolicy([KEY_A], secure=False, flow_paths=("/auth/login", "/auth/callback"))
+    new = CookiePolicy([KEY_B, KEY_A], secure=False, flow_paths=("/auth/login", "/auth/callback"))
+    session = SessionData.new("user_1", "default")
+    scope = {"headers": [(b"cookie", _header(old, session))]}
+
+    assert new.read_session(scope) == (session, "set")
+    assert new.read_session(scope) == (session, "set")  # remembered as it was read
 
 
 def test_only_cookie_headers_are_read_for_the_session() -> None:

@@ -171,3 +171,33 @@ def test_sign_in_url_returns_to_the_current_page(whop: WhopAuth) -> None:
         "/auth/login?next=%2Freports%3Fyear%3D2026"
     )
     assert sign_in_url(connection(whop, path="/reports")) == "/auth/login?next=%2Freports"
+
+
+def test_a_sessions_requests_share_one_client_and_no_other_session_or_site_does(
+    whop: WhopAuth,
+) -> None:
+    first = user_http_client(connection(whop))
+    other_session = dataclasses.replace(SESSION, user="user_2")
+    conn = connection(whop)
+    conn.scope[SCOPE_KEY] = AuthState(dataclasses.replace(whop._site), SESSION)
+
+    assert user_http_client(connection(whop)) is first  # the same session, the same site
+    assert user_http_client(connection(whop, other_session)).auth is not first.auth
+    assert user_http_client(connection(whop, other_session)).auth._user == "user_2"
+    assert user_http_client(conn) is not first  # another site: its own manager and client
+
+
+async def test_the_api_base_follows_the_providers_metadata_when_it_changes(
+    whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = user_http_client(connection(whop))
+    await client.get("/things")
+    moved = dataclasses.replace(whop_metadata(PROVIDER), api_base_url=f"{PROVIDER}/api/v2")
+    monkeypatch.setattr(whop._site.client, "fresh_metadata", lambda: moved)
+
+    await client.get("/things")
+
+    assert [url for _, url, _ in api.seen] == [
+        f"{PROVIDER}/api/v1/things",
+        f"{PROVIDER}/api/v2/things",
+    ]

@@ -10,8 +10,8 @@ import pytest
 from starlette.authentication import UnauthenticatedUser
 from threads import errors_in_threads
 
-from whop_oauth.starlette import SessionData
-from whop_oauth.starlette._backend import USERS_KEPT, _signed_in, credentials, user_of
+from whop_oauth.starlette import SessionData, _backend
+from whop_oauth.starlette._backend import USERS_KEPT, credentials, user_of
 
 
 def session(index: int = 0, **fields: Any) -> SessionData:
@@ -53,14 +53,14 @@ def test_sessions_that_differ_in_anything_get_users_of_their_own() -> None:
 
 
 def test_remembered_users_are_bounded() -> None:
-    _signed_in.cache_clear()  # process-wide: other tests' sessions would be older
+    _backend._users.clear()  # process-wide: other tests' sessions would be older
     first = session(-1, name="oldest")  # an id none of the others has
     remembered = user_of(first)
 
     for index in range(USERS_KEPT):  # with the first, one more session than the bound
         user_of(session(index))
 
-    assert _signed_in.cache_info().currsize == USERS_KEPT
+    assert len(_backend._users) == USERS_KEPT
     rebuilt = user_of(first)
     assert rebuilt is not remembered
     assert rebuilt == remembered
@@ -124,4 +124,4 @@ def test_threads_asking_at_once_never_fail_and_keep_the_bound() -> None:
             assert user.id == f"user_{thread * 10_000 + index}"
 
     assert errors_in_threads(ask) == []
-    assert _signed_in.cache_info().currsize <= USERS_KEPT
+    assert len(_backend._users) <= USERS_KEPT

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from starlette.authentication import (
     AuthCredentials,
@@ -76,28 +76,48 @@ def credentials(session: SessionData | None) -> tuple[AuthCredentials, BaseUser]
     """
     if session is None:
         return AuthCredentials(), UnauthenticatedUser()
-    user, scopes = _signed_in(session)
-    return AuthCredentials(scopes), user  # a list of its own: endpoints may edit it
+    known = _users.get(session.session_id)
+    if known is None or known[0] is not session:
+        known = _signed_in(session)
+    return AuthCredentials(known[2]), known[1]  # a list of its own: endpoints may edit it
 
 
 def user_of(session: SessionData) -> WhopUser:
     """The ``WhopUser`` of ``session`` (``WhopUser.from_session``, remembered)."""
-    return _signed_in(session)[0]
+    known = _users.get(session.session_id)
+    if known is None or known[0] is not session:
+        known = _signed_in(session)
+    return known[1]
 
 
-#: How many sessions' users are remembered; the least recently used goes first.
+#: How many sessions' users are remembered; the oldest goes first.
 USERS_KEPT = 4096
 
+# session id -> (the session, its user, the credentials' scopes); insertion order = age.
+_users: dict[str, tuple[SessionData, WhopUser, tuple[str, ...]]] = {}
+_adding = threading.Lock()  # plain endpoints run in threads; a hit takes no lock
 
-@lru_cache(maxsize=USERS_KEPT)
-def _signed_in(session: SessionData) -> tuple[WhopUser, tuple[str, ...]]:
+
+def _signed_in(session: SessionData) -> tuple[SessionData, WhopUser, tuple[str, ...]]:
     """The user and the credentials' scopes of ``session``, built once per session.
 
-    The middleware asks on every request. A ``WhopUser`` is immutable and equal
-    sessions make equal users, so one instance serves every request of a session;
-    a session that differs in anything (the same id included) gets its own.
+    The middleware asks on every request, with the very ``SessionData`` the cookie
+    codec remembered for that cookie, so ``credentials`` and ``user_of`` find it by
+    identity before they call this: hashing the frozen dataclass (all eight fields,
+    every request) cost more than the lookup. A ``WhopUser`` is immutable, so one
+    instance serves every request of a session; a session that differs in anything
+    (the same id included) gets a user of its own.
     """
-    return WhopUser.from_session(session), ("authenticated", *session.scopes)
+    known = _users.get(session.session_id)
+    if known is not None and known[0] == session:
+        return known
+    made = (session, WhopUser.from_session(session), ("authenticated", *session.scopes))
+    with _adding:
+        _users.pop(session.session_id, None)  # re-inserted last: the newest
+        if len(_users) >= USERS_KEPT:
+            del _users[next(iter(_users))]  # bounded: drop the oldest
+        _users[session.session_id] = made
+    return made
 
 
 class WhopAuthBackend(AuthenticationBackend):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -11,12 +12,13 @@ from starlette.requests import HTTPConnection
 
 from .._errors import ConfigurationError, SignInRequired
 from ._backend import WhopUser, user_of
-from ._state import auth_state
+from ._cookies import SessionData
+from ._site import Site
+from ._state import SCOPE_KEY, AuthState, auth_state
 
 if TYPE_CHECKING:
     from .._metadata import ProviderMetadata
     from .._user_auth import UserTokenAuth
-    from ._site import Site
 
 __all__ = ["UserHTTPClient", "csrf_token", "current_user", "sign_in_url", "user_http_client"]
 
@@ -69,12 +71,32 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
 
     >>> response = await user_http_client(request).get("/accounts/me")  # doctest: +SKIP
     """
-    state = auth_state(request)
-    if state.session is None:
+    state = request.scope.get(SCOPE_KEY)
+    if not isinstance(state, AuthState):
+        state = auth_state(request)  # raises MiddlewareNotInstalled
+    session = state.session
+    if session is None:
         raise SignInRequired("nobody is signed in")
+    known = _clients.get(session.session_id)
+    if known is not None and known[0] is session and known[1] is state.site:
+        return known[2]
     site = state.site
-    user_auth = site.manager.auth(user=state.session.user, tenant=state.session.tenant)
-    return UserHTTPClient(site, user_auth)
+    client = UserHTTPClient(site, site.manager.auth(user=session.user, tenant=session.tenant))
+    with _adding:
+        _clients.pop(session.session_id, None)  # re-inserted last: the newest
+        if len(_clients) >= CLIENTS_KEPT:
+            del _clients[next(iter(_clients))]  # bounded: drop the oldest
+        _clients[session.session_id] = (session, site, client)
+    return client
+
+
+#: How many sessions' clients are remembered; the oldest goes first.
+CLIENTS_KEPT = 4096
+# session id -> (the session, its site, its client): a ``UserHTTPClient`` holds nothing
+# between requests, so every request of a session (the middleware hands each one the
+# same ``SessionData`` while its cookie is unchanged) can share one.
+_clients: dict[str, tuple[SessionData, Site, UserHTTPClient]] = {}
+_adding = threading.Lock()  # plain endpoints run in threads; a hit takes no lock
 
 
 class UserHTTPClient:
@@ -84,11 +106,13 @@ class UserHTTPClient:
     hosts); any other URL raises ``ConfigurationError`` before sending.
     """
 
-    __slots__ = ("_site", "auth")
+    __slots__ = ("_base", "_site", "auth")
 
     def __init__(self, site: Site, user_auth: UserTokenAuth) -> None:
         self._site = site
         self.auth = user_auth
+        # The provider's API base (no trailing slash), for the metadata it was read from.
+        self._base: tuple[ProviderMetadata | None, str] = (None, "")
 
     def __repr__(self) -> str:
         return f"<UserHTTPClient for {self._site.client.issuer}>"
@@ -98,7 +122,11 @@ class UserHTTPClient:
         if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
             # A path, the usual call: httpx parses the joined URL once. It keeps the
             # base's origin (a path cannot change the authority), one of the provider's.
-            return _api_base(metadata) + url
+            known, base = self._base
+            if known is not metadata:
+                base = _api_base(metadata)
+                self._base = (metadata, base)
+            return base + url
         target = httpx.URL(url)
         if target.is_relative_url:
             target = httpx.URL(_api_base(metadata) + "/" + str(url).lstrip("/"))
@@ -108,7 +136,11 @@ class UserHTTPClient:
         return target
 
     async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
-        """Like ``httpx.AsyncClient.request`` (``auth=`` is this user's)."""
+        """Like ``httpx.AsyncClient.request`` (``auth=`` is this user's).
+
+        ``get``, ``post``, ``put``, ``patch`` and ``delete`` hand back this coroutine
+        (``await`` them as httpx's), with no coroutine of their own per call.
+        """
         client = self._site.client
         # Every API call comes here: no coroutine of ours while the metadata is fresh.
         target = self._url(url, client.fresh_metadata() or await client.load_metadata())
@@ -125,20 +157,20 @@ class UserHTTPClient:
         async with http.stream(method, target, auth=self.auth, **kwargs) as response:
             yield response
 
-    async def get(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
-        return await self.request("GET", url, **kwargs)
+    def get(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
+        return self.request("GET", url, **kwargs)
 
-    async def post(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
-        return await self.request("POST", url, **kwargs)
+    def post(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
+        return self.request("POST", url, **kwargs)
 
-    async def put(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
-        return await self.request("PUT", url, **kwargs)
+    def put(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
+        return self.request("PUT", url, **kwargs)
 
-    async def patch(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
-        return await self.request("PATCH", url, **kwargs)
+    def patch(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
+        return self.request("PATCH", url, **kwargs)
 
-    async def delete(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
-        return await self.request("DELETE", url, **kwargs)
+    def delete(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
+        return self.request("DELETE", url, **kwargs)
 
 
 def _api_base(metadata: ProviderMetadata) -> str:

@@ -13,7 +13,6 @@ from .._errors import SignInRequired, TokenStoreError
 from .._session_registry import Miss
 from ..stores._sessions import SessionRecord
 from ._backend import credentials
-from ._cookies import SessionData
 from ._pages import NO_CACHE_HEADERS
 from ._site import Site
 from ._state import SCOPE_KEY, AuthState
@@ -68,7 +67,10 @@ class WhopAuthMiddleware:
                     logger.warning("session store unavailable: %s", type(exc).__name__)
                     await STORE_UNAVAILABLE(scope, receive, send)
                     return
-            _sign_out_if_ended(state, session, record)
+            if record is None or record.key.user != session.user or (
+                record.key.tenant != session.tenant
+            ):
+                _sign_out(state, record)
         scope[SCOPE_KEY] = state
         scope["auth"], scope["user"] = credentials(state.session)
         if scope["type"] == "websocket":
@@ -80,7 +82,7 @@ class WhopAuthMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                header = state.cookie_header()
+                header = None if state.write == "keep" else state.cookie_header()
                 if header is not None:
                     headers = MutableHeaders(scope=message)
                     headers.append("Set-Cookie", header)
@@ -103,13 +105,10 @@ class WhopAuthMiddleware:
             await response(scope, receive, send_wrapper)
 
 
-def _sign_out_if_ended(
-    state: AuthState, session: SessionData, record: SessionRecord | None
-) -> None:
-    """Sign the request out if its server-side session was ended or names someone else."""
+def _sign_out(state: AuthState, record: SessionRecord | None) -> None:
+    """Sign the request out: its server-side session was ended or names someone else."""
     if record is None:
         logger.info("the session was ended (signed out or signed in again): signed out")
-        state.clear_session()
-    elif record.key.user != session.user or record.key.tenant != session.tenant:
+    else:
         logger.warning("a session cookie names another user than its record: signed out")
-        state.clear_session()
+    state.clear_session()

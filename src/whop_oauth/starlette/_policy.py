@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import threading
 import time
 from collections.abc import Sequence
 from typing import Literal
@@ -16,7 +17,15 @@ from starlette.types import Scope
 from ._cookie_header import SessionCookieReader
 from ._cookies import CookieCodec, SessionData, cookie_header, flow_cookie_suffix
 
-__all__ = ["FLOW_MAX_AGE", "MAX_FLOWS", "SESSION_MAX_AGE", "CookiePolicy", "CookieWrite"]
+__all__ = [
+    "FLOW_MAX_AGE",
+    "MAX_FLOWS",
+    "MEMO_HEADER_BYTES",
+    "MEMO_SIZE",
+    "SESSION_MAX_AGE",
+    "CookiePolicy",
+    "CookieWrite",
+]
 
 logger = logging.getLogger("whop_oauth.starlette")
 
@@ -26,6 +35,11 @@ MAX_FLOWS = 5
 SESSION_MAX_AGE = 14 * 24 * 3600
 #: What a request does to its session cookie: leave it, (re)set it, or delete it.
 CookieWrite = Literal["keep", "set", "clear"]
+#: How many distinct ``Cookie`` headers ``read_session`` remembers, and the longest it
+#: keeps: 4,096 headers of at most 1 KiB, about 5 MiB at worst (a browser's is usually
+#: a few hundred bytes). Longer headers are read every time.
+MEMO_SIZE = 4096
+MEMO_HEADER_BYTES = 1024
 
 
 class CookiePolicy:
@@ -57,13 +71,44 @@ class CookiePolicy:
         prefix = "__Host-" if secure else ""
         self.session_cookie = prefix + "whop_session"
         self._session_value = SessionCookieReader(self.session_cookie)
+        # A request's one Cookie header -> (read_session's answer, usable until).
+        self._known: dict[bytes, tuple[tuple[SessionData | None, CookieWrite], int]] = {}
+        self._adding = threading.Lock()  # a hit takes no lock
         self._flow_prefix = prefix + "whop_flow_"
         self._flow_path = "/" if secure else posixpath.commonpath(list(flow_paths))
 
     # -- the session cookie ----------------------------------------------------------
 
     def read_session(self, scope: Scope) -> tuple[SessionData | None, CookieWrite]:
-        """The request's session and what to do with its cookie; unusable ones are dropped."""
+        """The request's session and what to do with its cookie; unusable ones are dropped.
+
+        A browser sends the same ``Cookie`` header request after request, so the answer
+        for a request's one ``Cookie`` header is remembered once its session verified:
+        the common case is one dict lookup and a clock reading (the session's age is
+        checked every time). Several ``Cookie`` headers, a longer header than
+        ``MEMO_HEADER_BYTES`` and an unusable session are read every time. Bounded:
+        the oldest of ``MEMO_SIZE`` headers is dropped first.
+        """
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                header = value if header is None else b""  # b"": several, not remembered
+        if header is None:
+            return None, "keep"
+        known = self._known.get(header)
+        if known is not None and time.time() <= known[1]:
+            return known[0]
+        answer = self._read_session(scope)
+        session = answer[0]
+        if session is not None and header and len(header) <= MEMO_HEADER_BYTES:
+            with self._adding:
+                self._known.pop(header, None)  # re-inserted last: the newest
+                if len(self._known) >= MEMO_SIZE:
+                    del self._known[next(iter(self._known))]  # bounded: drop the oldest
+                self._known[header] = (answer, session.login_at + self.session_max_age)
+        return answer
+
+    def _read_session(self, scope: Scope) -> tuple[SessionData | None, CookieWrite]:
         raw = self._session_value(scope["headers"])
         if raw is None:
             return None, "keep"
