@@ -8,9 +8,10 @@ user has a grant and a live session in the store, and sends one request with the
 cookie. The store is seeded by the parent beforehand (``memory://`` lives in the child,
 so the child seeds it: its "before" includes the stored grants). RSS is read before the
 first request and after 10%, 50% and 100% of the users: the per-user caches (the token
-cache, the session memory, the verified-cookie cache, the Cookie headers read, the
-users built from sessions, ``manager.auth()``'s objects) are bounded, so the growth
-levels off instead of following the number of users.
+cache, the session memory, the verified-cookie cache, the Cookie headers' verified
+sessions, the users built from sessions, ``manager.auth()``'s objects, the sessions'
+``UserHTTPClient``s) are bounded, so the growth levels off instead of following the
+number of users.
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ def main(users: int, backends: list[str]) -> None:
             )
     print(
         "  caches: token cache 10,000 entries, session memory 10,000, verified cookies 4,096,"
-        " users (WhopUser, by session id) 4,096, Cookie headers read 4,096 (of at most"
-        " 1 KiB), manager.auth() objects 4,096;"
+        " users (WhopUser, by session id) 4,096, Cookie headers' verified sessions 4,096"
+        " (of at most 1 KiB), manager.auth() objects 4,096, user_http_client's clients"
+        " (by session id) 4,096;"
         " each drops its oldest entry when full"
     )
 

@@ -62,8 +62,10 @@ MODULES: dict[str, str] = {
     "whop_oauth.stores._lease": "manager",
     "whop_oauth.stores._crypto": "manager",
     "whop_oauth.starlette._cookies": "starlette",
-    # Which cookie the middleware reads, from which headers, remembered how long.
+    # Which cookie the middleware reads, and from which headers.
     "whop_oauth.starlette._cookie_header": "starlette",
+    # The session each Cookie header verified to, remembered how long.
+    "whop_oauth.starlette._policy": "starlette",
     # user_http_client: where a user's token goes, and with which metadata.
     "whop_oauth.starlette._helpers": "starlette",
     # Every request's session check and cookie write, and who request.user says it is.

@@ -400,6 +400,7 @@ def test_read_session_remembers_a_bounded_number_of_short_headers(
     for header, session in zip(headers[2:], sessions[2:], strict=True):
         assert policy.read_session({"headers": [(b"cookie", header)]}) == (session, "keep")
     assert parsed == []  # the newest three are remembered: the oldest went first
+    assert len(policy._known) == 3
     long = _header(policy, sessions[0], pad=MEMO_HEADER_BYTES)
     assert policy.read_session({"headers": [(b"cookie", long)]}) == (sessions[0], "keep")
     assert policy.read_session({"headers": [(b"cookie", long)]}) == (sessions[0], "keep")
@@ -458,6 +459,22 @@ def test_only_cookie_headers_are_read_for_the_session() -> None:
     later = [(b"cookie", b"whop_session=real"), (b"cookie", b"whop_session_old=stale")]
     assert read(later) == "real"
     assert read(later) == "real"  # remembered or not
+
+
+def test_a_remembered_header_serves_until_the_last_second_of_its_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed = _counting(monkeypatch)
+    policy = _policy()
+    policy.session_max_age = 60
+    session = SessionData.new("user_1", "default")
+    scope = {"headers": [(b"cookie", _header(policy, session))]}
+    assert policy.read_session(scope) == (session, "keep")
+
+    monkeypatch.setattr(time, "time", lambda: float(session.login_at + 60))  # the last second
+
+    assert policy.read_session(scope) == (session, "keep")
+    assert len(parsed) == 1  # from memory, as the codec would still accept it
 
 
 def test_a_remembered_header_is_still_checked_for_age_on_every_request(

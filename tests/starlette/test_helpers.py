@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from whop_oauth import (
     ConfigurationError,
+    MiddlewareNotInstalled,
     OAuthClient,
     SignInRequired,
     Token,
@@ -21,7 +22,14 @@ from whop_oauth import (
     whop_metadata,
 )
 from whop_oauth._no_cookies import NoCookieJar
-from whop_oauth.starlette import SessionData, WhopAuth, csrf_token, sign_in_url, user_http_client
+from whop_oauth.starlette import (
+    SessionData,
+    WhopAuth,
+    _helpers,
+    csrf_token,
+    sign_in_url,
+    user_http_client,
+)
 from whop_oauth.starlette._state import SCOPE_KEY, AuthState
 from whop_oauth.stores import MemoryTokenStore
 
@@ -187,6 +195,26 @@ def test_a_sessions_requests_share_one_client_and_no_other_session_or_site_does(
     assert user_http_client(conn) is not first  # another site: its own manager and client
 
 
+async def test_the_api_base_is_worked_out_once_per_metadata_document(
+    whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bases: list[str | None] = []
+    original = _helpers._api_base
+
+    def counting(metadata: Any) -> str:
+        bases.append(metadata.api_base_url)
+        return original(metadata)
+
+    monkeypatch.setattr(_helpers, "_api_base", counting)
+    client = user_http_client(connection(whop))
+
+    for _ in range(3):
+        await client.get("/things")
+
+    assert bases == [f"{PROVIDER}/api/v1"]
+    assert len(api.seen) == 3
+
+
 async def test_the_api_base_follows_the_providers_metadata_when_it_changes(
     whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,3 +229,24 @@ async def test_the_api_base_follows_the_providers_metadata_when_it_changes(
         f"{PROVIDER}/api/v1/things",
         f"{PROVIDER}/api/v2/things",
     ]
+
+
+def test_without_the_middleware_user_http_client_says_what_to_install(whop: WhopAuth) -> None:
+    bare = HTTPConnection({"type": "http", "headers": []})
+
+    with pytest.raises(MiddlewareNotInstalled):
+        user_http_client(bare)
+
+
+def test_remembered_clients_are_bounded_and_the_oldest_goes_first(
+    whop: WhopAuth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_helpers, "_clients", {})
+    monkeypatch.setattr(_helpers, "CLIENTS_KEPT", 3)
+    sessions = [dataclasses.replace(SESSION, session_id=f"sid-{i}") for i in range(4)]
+    clients = [user_http_client(connection(whop, s)) for s in sessions]
+
+    assert list(_helpers._clients) == ["sid-1", "sid-2", "sid-3"]
+    assert user_http_client(connection(whop, sessions[3])) is clients[3]
+    assert user_http_client(connection(whop, sessions[0])) is not clients[0]  # rebuilt
+    assert list(_helpers._clients) == ["sid-2", "sid-3", "sid-0"]

@@ -125,3 +125,24 @@ def test_threads_asking_at_once_never_fail_and_keep_the_bound() -> None:
 
     assert errors_in_threads(ask) == []
     assert len(_backend._users) <= USERS_KEPT
+
+
+def test_the_session_the_cookie_codec_remembered_is_found_without_building_or_comparing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    remembered = session(42, **PROFILE)  # the very object the codec hands every request
+    _, user = credentials(remembered)
+    built: list[SessionData] = []
+    original = _backend._signed_in
+
+    def counting(session: SessionData) -> Any:
+        built.append(session)
+        return original(session)
+
+    monkeypatch.setattr(_backend, "_signed_in", counting)
+
+    assert credentials(remembered)[1] is user
+    assert user_of(remembered) is user
+    assert built == []  # a dict lookup and an identity check, no more
+    assert user_of(session(42, **PROFILE)) is user  # an equal copy: compared, same user
+    assert len(built) == 1

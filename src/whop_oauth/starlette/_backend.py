@@ -93,7 +93,8 @@ def user_of(session: SessionData) -> WhopUser:
 #: How many sessions' users are remembered; the oldest goes first.
 USERS_KEPT = 4096
 
-# session id -> (the session, its user, the credentials' scopes); insertion order = age.
+# session id -> (the session, its user, the credentials' scopes); insertion order = age
+# (an entry replaced for another session with the same id keeps its place).
 _users: dict[str, tuple[SessionData, WhopUser, tuple[str, ...]]] = {}
 _adding = threading.Lock()  # plain endpoints run in threads; a hit takes no lock
 
@@ -113,8 +114,7 @@ def _signed_in(session: SessionData) -> tuple[SessionData, WhopUser, tuple[str, 
         return known
     made = (session, WhopUser.from_session(session), ("authenticated", *session.scopes))
     with _adding:
-        _users.pop(session.session_id, None)  # re-inserted last: the newest
-        if len(_users) >= USERS_KEPT:
+        if session.session_id not in _users and len(_users) >= USERS_KEPT:
             del _users[next(iter(_users))]  # bounded: drop the oldest
         _users[session.session_id] = made
     return made

@@ -14,6 +14,9 @@ from starlette.requests import cookie_parser
 
 __all__ = ["SessionCookieReader"]
 
+#: How ASGI header bytes decode to text, as Starlette decodes them.
+HEADER_ENCODING = "latin-1"
+
 
 class SessionCookieReader:
     """The value of one cookie in an ASGI request's ``headers``, or ``None``.
@@ -29,7 +32,7 @@ class SessionCookieReader:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._needle = name.encode("latin-1")
+        self._needle = name.encode(HEADER_ENCODING)
 
     def __call__(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         found = None
@@ -43,4 +46,4 @@ class SessionCookieReader:
     def _parse(self, value: bytes) -> str | None:
         if self._needle not in value:
             return None
-        return cookie_parser(value.decode("latin-1")).get(self.name)
+        return cookie_parser(value.decode(HEADER_ENCODING)).get(self.name)

@@ -14,7 +14,7 @@ from .._errors import ConfigurationError, SignInRequired
 from ._backend import WhopUser, user_of
 from ._cookies import SessionData
 from ._site import Site
-from ._state import SCOPE_KEY, AuthState, auth_state
+from ._state import auth_state
 
 if TYPE_CHECKING:
     from .._metadata import ProviderMetadata
@@ -71,9 +71,7 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
 
     >>> response = await user_http_client(request).get("/accounts/me")  # doctest: +SKIP
     """
-    state = request.scope.get(SCOPE_KEY)
-    if not isinstance(state, AuthState):
-        state = auth_state(request)  # raises MiddlewareNotInstalled
+    state = auth_state(request)
     session = state.session
     if session is None:
         raise SignInRequired("nobody is signed in")
@@ -83,8 +81,7 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
     site = state.site
     client = UserHTTPClient(site, site.manager.auth(user=session.user, tenant=session.tenant))
     with _adding:
-        _clients.pop(session.session_id, None)  # re-inserted last: the newest
-        if len(_clients) >= CLIENTS_KEPT:
+        if session.session_id not in _clients and len(_clients) >= CLIENTS_KEPT:
             del _clients[next(iter(_clients))]  # bounded: drop the oldest
         _clients[session.session_id] = (session, site, client)
     return client
@@ -94,7 +91,8 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
 CLIENTS_KEPT = 4096
 # session id -> (the session, its site, its client): a ``UserHTTPClient`` holds nothing
 # between requests, so every request of a session (the middleware hands each one the
-# same ``SessionData`` while its cookie is unchanged) can share one.
+# same ``SessionData`` while its cookie is unchanged) can share one. Insertion order =
+# age (an entry replaced for another session or site keeps its place).
 _clients: dict[str, tuple[SessionData, Site, UserHTTPClient]] = {}
 _adding = threading.Lock()  # plain endpoints run in threads; a hit takes no lock
 
@@ -111,8 +109,8 @@ class UserHTTPClient:
     def __init__(self, site: Site, user_auth: UserTokenAuth) -> None:
         self._site = site
         self.auth = user_auth
-        # The provider's API base (no trailing slash), for the metadata it was read from.
-        self._base: tuple[ProviderMetadata | None, str] = (None, "")
+        # The provider's API base (no trailing slash), and the metadata it was read from.
+        self._base: tuple[ProviderMetadata, str] | None = None
 
     def __repr__(self) -> str:
         return f"<UserHTTPClient for {self._site.client.issuer}>"
@@ -122,11 +120,10 @@ class UserHTTPClient:
         if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
             # A path, the usual call: httpx parses the joined URL once. It keeps the
             # base's origin (a path cannot change the authority), one of the provider's.
-            known, base = self._base
-            if known is not metadata:
-                base = _api_base(metadata)
-                self._base = (metadata, base)
-            return base + url
+            known = self._base
+            if known is None or known[0] is not metadata:
+                known = self._base = (metadata, _api_base(metadata))
+            return known[1] + url
         target = httpx.URL(url)
         if target.is_relative_url:
             target = httpx.URL(_api_base(metadata) + "/" + str(url).lstrip("/"))

@@ -82,7 +82,7 @@ class WhopAuthMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                header = None if state.write == "keep" else state.cookie_header()
+                header = state.cookie_header()
                 if header is not None:
                     headers = MutableHeaders(scope=message)
                     headers.append("Set-Cookie", header)

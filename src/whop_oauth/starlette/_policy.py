@@ -102,7 +102,6 @@ class CookiePolicy:
         session = answer[0]
         if session is not None and header and len(header) <= MEMO_HEADER_BYTES:
             with self._adding:
-                self._known.pop(header, None)  # re-inserted last: the newest
                 if len(self._known) >= MEMO_SIZE:
                     del self._known[next(iter(self._known))]  # bounded: drop the oldest
                 self._known[header] = (answer, session.login_at + self.session_max_age)
