@@ -337,15 +337,15 @@ def test_a_cookie_split_over_two_headers_is_read_as_starlette_reads_it(
 
 @PROPERTY
 @given(st.lists(RAW_COOKIE_HEADERS, min_size=1, max_size=3))
-def test_the_reader_answers_as_starlette_whether_it_has_seen_the_headers_or_not(
+def test_the_reader_answers_as_starlette_in_any_order_of_headers(
     headers: list[str],
 ) -> None:
     split = [(b"cookie", header.encode("latin-1")) for header in headers]
     expected = HTTPConnection({"type": "http", "headers": split}).cookies.get(SESSION_COOKIE)
     read = SessionCookieReader(SESSION_COOKIE)
 
-    assert read(split) == expected  # parsed
-    assert read(split) == expected  # remembered
+    assert read(split) == expected
+    assert read(split) == expected  # and again
     assert read(list(reversed(split))) == HTTPConnection(
         {"type": "http", "headers": split[::-1]}
     ).cookies.get(SESSION_COOKIE)  # the same headers remembered, in another order
@@ -475,6 +475,21 @@ def test_a_remembered_header_serves_until_the_last_second_of_its_session(
 
     assert policy.read_session(scope) == (session, "keep")
     assert len(parsed) == 1  # from memory, as the codec would still accept it
+
+
+def test_a_shorter_session_lifetime_applies_to_remembered_headers_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = _policy()
+    session = SessionData.new("user_1", "default")
+    scope = {"headers": [(b"cookie", _header(policy, session))]}
+    assert policy.read_session(scope) == (session, "keep")  # remembered
+    monkeypatch.setattr(time, "time", lambda: float(session.login_at + 120))
+
+    policy.session_max_age = 60
+
+    assert policy.read_session(scope) == (None, "clear")
+    assert policy._known == {}  # the too-old entry went
 
 
 def test_a_remembered_header_is_still_checked_for_age_on_every_request(

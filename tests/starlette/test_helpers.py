@@ -185,14 +185,18 @@ def test_a_sessions_requests_share_one_client_and_no_other_session_or_site_does(
     whop: WhopAuth,
 ) -> None:
     first = user_http_client(connection(whop))
-    other_session = dataclasses.replace(SESSION, user="user_2")
-    conn = connection(whop)
-    conn.scope[SCOPE_KEY] = AuthState(dataclasses.replace(whop._site), SESSION)
+    other_site = connection(whop)
+    other_site.scope[SCOPE_KEY] = AuthState(dataclasses.replace(whop._site), SESSION)
 
     assert user_http_client(connection(whop)) is first  # the same session, the same site
+    assert user_http_client(other_site) is not first  # another site: a memory of its own
+    assert user_http_client(connection(whop)) is first
+    # The same session id back with another user (a forged or rebuilt session).
+    other_session = dataclasses.replace(SESSION, user="user_2")
     assert user_http_client(connection(whop, other_session)).auth is not first.auth
     assert user_http_client(connection(whop, other_session)).auth._user == "user_2"
-    assert user_http_client(conn) is not first  # another site: its own manager and client
+    with pytest.raises(AttributeError):
+        first.auth = first.auth  # type: ignore[misc]  # shared by the session's requests
 
 
 async def test_the_api_base_is_worked_out_once_per_metadata_document(
@@ -241,12 +245,13 @@ def test_without_the_middleware_user_http_client_says_what_to_install(whop: Whop
 def test_remembered_clients_are_bounded_and_the_oldest_goes_first(
     whop: WhopAuth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_helpers, "_clients", {})
     monkeypatch.setattr(_helpers, "CLIENTS_KEPT", 3)
     sessions = [dataclasses.replace(SESSION, session_id=f"sid-{i}") for i in range(4)]
     clients = [user_http_client(connection(whop, s)) for s in sessions]
 
-    assert list(_helpers._clients) == ["sid-1", "sid-2", "sid-3"]
+    assert list(whop._site.clients) == ["sid-1", "sid-2", "sid-3"]
     assert user_http_client(connection(whop, sessions[3])) is clients[3]
     assert user_http_client(connection(whop, sessions[0])) is not clients[0]  # rebuilt
-    assert list(_helpers._clients) == ["sid-2", "sid-3", "sid-0"]
+    assert list(whop._site.clients) == ["sid-2", "sid-3", "sid-0"]
+    user_http_client(connection(whop, dataclasses.replace(sessions[3], user="user_9")))
+    assert list(whop._site.clients) == ["sid-2", "sid-3", "sid-0"]  # replaced in place

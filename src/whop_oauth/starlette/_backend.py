@@ -111,8 +111,9 @@ def _signed_in(session: SessionData) -> tuple[SessionData, WhopUser, tuple[str, 
     """
     known = _users.get(session.session_id)
     if known is not None and known[0] == session:
-        return known
-    made = (session, WhopUser.from_session(session), ("authenticated", *session.scopes))
+        made = (session, known[1], known[2])  # an equal copy: found by identity from now
+    else:
+        made = (session, WhopUser.from_session(session), ("authenticated", *session.scopes))
     with _adding:
         if session.session_id not in _users and len(_users) >= USERS_KEPT:
             del _users[next(iter(_users))]  # bounded: drop the oldest

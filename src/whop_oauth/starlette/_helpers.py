@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 from starlette.requests import HTTPConnection
 
 from .._errors import ConfigurationError, SignInRequired
 from ._backend import WhopUser, user_of
-from ._cookies import SessionData
-from ._site import Site
 from ._state import auth_state
 
 if TYPE_CHECKING:
     from .._metadata import ProviderMetadata
     from .._user_auth import UserTokenAuth
+    from ._site import Site
 
 __all__ = ["UserHTTPClient", "csrf_token", "current_user", "sign_in_url", "user_http_client"]
 
@@ -75,25 +74,23 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
     session = state.session
     if session is None:
         raise SignInRequired("nobody is signed in")
-    known = _clients.get(session.session_id)
-    if known is not None and known[0] is session and known[1] is state.site:
-        return known[2]
     site = state.site
+    known = site.clients.get(session.session_id)
+    if known is not None and known[0] is session:
+        return cast(UserHTTPClient, known[1])
     client = UserHTTPClient(site, site.manager.auth(user=session.user, tenant=session.tenant))
     with _adding:
-        if session.session_id not in _clients and len(_clients) >= CLIENTS_KEPT:
-            del _clients[next(iter(_clients))]  # bounded: drop the oldest
-        _clients[session.session_id] = (session, site, client)
+        if session.session_id not in site.clients and len(site.clients) >= CLIENTS_KEPT:
+            del site.clients[next(iter(site.clients))]  # bounded: drop the oldest
+        site.clients[session.session_id] = (session, client)
     return client
 
 
-#: How many sessions' clients are remembered; the oldest goes first.
+#: How many sessions' clients a site remembers (``Site.clients``); the oldest goes first.
+#: A ``UserHTTPClient`` holds nothing between requests, so every request of a session (the
+#: middleware hands each one the same ``SessionData`` while its cookie is unchanged) can
+#: share one. Insertion order = age (an entry replaced for another session keeps its place).
 CLIENTS_KEPT = 4096
-# session id -> (the session, its site, its client): a ``UserHTTPClient`` holds nothing
-# between requests, so every request of a session (the middleware hands each one the
-# same ``SessionData`` while its cookie is unchanged) can share one. Insertion order =
-# age (an entry replaced for another session or site keeps its place).
-_clients: dict[str, tuple[SessionData, Site, UserHTTPClient]] = {}
 _adding = threading.Lock()  # plain endpoints run in threads; a hit takes no lock
 
 
@@ -104,16 +101,22 @@ class UserHTTPClient:
     hosts); any other URL raises ``ConfigurationError`` before sending.
     """
 
-    __slots__ = ("_base", "_site", "auth")
+    __slots__ = ("_auth", "_base", "_site")
 
     def __init__(self, site: Site, user_auth: UserTokenAuth) -> None:
         self._site = site
-        self.auth = user_auth
+        self._auth = user_auth
         # The provider's API base (no trailing slash), and the metadata it was read from.
         self._base: tuple[ProviderMetadata, str] | None = None
 
     def __repr__(self) -> str:
         return f"<UserHTTPClient for {self._site.client.issuer}>"
+
+    @property
+    def auth(self) -> UserTokenAuth:
+        """The ``httpx.Auth`` this client sends with (read-only: every request of the
+        session shares the client)."""
+        return self._auth
 
     def _url(self, url: httpx.URL | str, metadata: ProviderMetadata) -> httpx.URL | str:
         """Where a request for ``url`` goes: a path is joined to the provider's API base."""
@@ -127,21 +130,17 @@ class UserHTTPClient:
         target = httpx.URL(url)
         if target.is_relative_url:
             target = httpx.URL(_api_base(metadata) + "/" + str(url).lstrip("/"))
-        if not self.auth.sends_token_to(target):
+        if not self._auth.sends_token_to(target):
             # Failing loudly beats sending the request without the token it needs.
             raise ConfigurationError("the user's token is only sent to the provider's origins")
         return target
 
     async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
-        """Like ``httpx.AsyncClient.request`` (``auth=`` is this user's).
-
-        ``get``, ``post``, ``put``, ``patch`` and ``delete`` hand back this coroutine
-        (``await`` them as httpx's), with no coroutine of their own per call.
-        """
+        """Like ``httpx.AsyncClient.request`` (``auth=`` is this user's)."""
         client = self._site.client
         # Every API call comes here: no coroutine of ours while the metadata is fresh.
         target = self._url(url, client.fresh_metadata() or await client.load_metadata())
-        return await self._site.http.get().request(method, target, auth=self.auth, **kwargs)
+        return await self._site.http.get().request(method, target, auth=self._auth, **kwargs)
 
     @asynccontextmanager
     async def stream(
@@ -151,23 +150,23 @@ class UserHTTPClient:
         client = self._site.client
         target = self._url(url, client.fresh_metadata() or await client.load_metadata())
         http = self._site.http.get()
-        async with http.stream(method, target, auth=self.auth, **kwargs) as response:
+        async with http.stream(method, target, auth=self._auth, **kwargs) as response:
             yield response
 
-    def get(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
-        return self.request("GET", url, **kwargs)
+    async def get(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", url, **kwargs)
 
-    def post(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
-        return self.request("POST", url, **kwargs)
+    async def post(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", url, **kwargs)
 
-    def put(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
-        return self.request("PUT", url, **kwargs)
+    async def put(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", url, **kwargs)
 
-    def patch(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
-        return self.request("PATCH", url, **kwargs)
+    async def patch(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PATCH", url, **kwargs)
 
-    def delete(self, url: httpx.URL | str, **kwargs: Any) -> Awaitable[httpx.Response]:
-        return self.request("DELETE", url, **kwargs)
+    async def delete(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", url, **kwargs)
 
 
 def _api_base(metadata: ProviderMetadata) -> str:

@@ -71,7 +71,7 @@ class CookiePolicy:
         prefix = "__Host-" if secure else ""
         self.session_cookie = prefix + "whop_session"
         self._session_value = SessionCookieReader(self.session_cookie)
-        # A request's one Cookie header -> (read_session's answer, usable until).
+        # A request's one Cookie header -> (read_session's answer, the session's login_at).
         self._known: dict[bytes, tuple[tuple[SessionData | None, CookieWrite], int]] = {}
         self._adding = threading.Lock()  # a hit takes no lock
         self._flow_prefix = prefix + "whop_flow_"
@@ -96,15 +96,17 @@ class CookiePolicy:
         if header is None:
             return None, "keep"
         known = self._known.get(header)
-        if known is not None and time.time() <= known[1]:
-            return known[0]
+        if known is not None:
+            if time.time() <= known[1] + self.session_max_age:
+                return known[0]
+            self._known.pop(header, None)  # too old now: read (and refused) below
         answer = self._read_session(scope)
         session = answer[0]
         if session is not None and header and len(header) <= MEMO_HEADER_BYTES:
             with self._adding:
-                if len(self._known) >= MEMO_SIZE:
+                if header not in self._known and len(self._known) >= MEMO_SIZE:
                     del self._known[next(iter(self._known))]  # bounded: drop the oldest
-                self._known[header] = (answer, session.login_at + self.session_max_age)
+                self._known[header] = (answer, session.login_at)
         return answer
 
     def _read_session(self, scope: Scope) -> tuple[SessionData | None, CookieWrite]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -91,6 +91,11 @@ class Site:
     provider_name: str = "Whop"
     #: Called with the ``TokenKey`` (tenant, user, issuer, client id) after each sign-in.
     on_sign_in: Callable[[TokenKey], object] | None = None
+    #: ``user_http_client``'s memory: session id -> (the session, its client). Each site
+    #: has its own (``dataclasses.replace`` makes a new one), and it goes with the site.
+    clients: dict[str, tuple[Any, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def login_url(self, conn: HTTPConnection, return_path: str | None = None) -> str:
         """The login route's URL, with ``next=return_path`` when there is one."""

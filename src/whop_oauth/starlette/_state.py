@@ -23,7 +23,7 @@ class AuthState:
     ``set_session`` / ``clear_session``.
     """
 
-    __slots__ = ("return_path", "session", "site", "write")
+    __slots__ = ("_write", "return_path", "session", "site")
 
     def __init__(
         self, site: Site, session: SessionData | None, *, write: CookieWrite = "keep"
@@ -33,25 +33,24 @@ class AuthState:
         #: Where this request's sign-in was going (set by login and callback), so that a
         #: "try again" link after a failed sign-in returns the user there.
         self.return_path: str | None = None
-        #: What this response does to the session cookie: "keep" it, "set" it (a sign-in,
-        #: or a cookie signed with an old key), or "clear" it (sign-out, unusable cookie).
-        self.write: CookieWrite = write
+        # "clear" for an unusable cookie, "set" for one signed with an old key.
+        self._write: CookieWrite = write
 
     def set_session(self, session: SessionData) -> None:
         """Sign ``session`` in: its cookie is set on this response."""
         self.session = session
-        self.write = "set"
+        self._write = "set"
 
     def clear_session(self) -> None:
         """Sign out: the cookie is deleted on this response."""
         self.session = None
-        self.write = "clear"
+        self._write = "clear"
 
     def cookie_header(self) -> str | None:
         """The ``Set-Cookie`` to send, or ``None`` when the cookie stays as it is."""
-        if self.write == "clear":
+        if self._write == "clear":
             return self.site.cookies.session_cookie_header(None)
-        if self.write == "set" and self.session is not None:
+        if self._write == "set" and self.session is not None:
             return self.site.cookies.session_cookie_header(self.session)
         return None
 
