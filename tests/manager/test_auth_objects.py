@@ -127,3 +127,13 @@ def test_threads_asking_at_once_never_fail_and_keep_the_bound(manager: TokenMana
 
     assert errors_in_threads(ask) == []
     assert manager._shared_auth.cache_info().currsize == AUTHS_KEPT
+
+
+def test_auth_objects_made_for_one_caller_keep_its_tenant_and_user(
+    manager: TokenManager,
+) -> None:
+    wider = manager.auth(user="user_1", tenant="biz_2", allowed_origins=["https://files.example"])
+    unhashable = manager.auth(user=["user_1"], tenant="biz_2")  # type: ignore[arg-type]
+
+    assert repr(wider) == "<UserTokenAuth tenant='biz_2' user='user_1'>"
+    assert repr(unhashable) == "<UserTokenAuth tenant='biz_2' user=['user_1']>"
