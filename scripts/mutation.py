@@ -66,6 +66,8 @@ MODULES: dict[str, str] = {
     "whop_oauth.starlette._cookie_header": "starlette",
     # The session each Cookie header verified to, remembered how long.
     "whop_oauth.starlette._policy": "starlette",
+    # How each of the request path's memories stays bounded.
+    "whop_oauth._bounded": "starlette",
     # user_http_client: where a user's token goes, and with which metadata.
     "whop_oauth.starlette._helpers": "starlette",
     # Every request's session check and cookie write, and who request.user says it is.

@@ -13,6 +13,7 @@ from starlette.authentication import (
 )
 from starlette.requests import HTTPConnection
 
+from .._bounded import remember
 from ._cookies import SessionData
 from ._state import auth_state
 
@@ -115,9 +116,7 @@ def _signed_in(session: SessionData) -> tuple[SessionData, WhopUser, tuple[str, 
     else:
         made = (session, WhopUser.from_session(session), ("authenticated", *session.scopes))
     with _adding:
-        if session.session_id not in _users and len(_users) >= USERS_KEPT:
-            del _users[next(iter(_users))]  # bounded: drop the oldest
-        _users[session.session_id] = made
+        remember(_users, session.session_id, made, limit=USERS_KEPT)
     return made
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.datastructures import Secret
 
+from .._bounded import remember
 from .._errors import ConfigurationError
 from .._scopes import split_scopes
 
@@ -214,9 +215,7 @@ class CookieCodec:
         session = SessionData.from_payload(data)
         if session is None or session.login_at + max_age < time.time():
             return None, False
-        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-            del self._verified[next(iter(self._verified))]  # bounded: drop the oldest
-        self._verified[value] = (session, current)
+        remember(self._verified, value, (session, current), limit=_VERIFIED_CACHE_SIZE)
         return session, current
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 import httpx
 from starlette.requests import HTTPConnection
 
+from .._bounded import remember
 from .._errors import ConfigurationError, SignInRequired
 from ._backend import WhopUser, user_of
 from ._state import auth_state
@@ -80,9 +81,7 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
         return cast(UserHTTPClient, known[1])
     client = UserHTTPClient(site, site.manager.auth(user=session.user, tenant=session.tenant))
     with _adding:
-        if session.session_id not in site.clients and len(site.clients) >= CLIENTS_KEPT:
-            del site.clients[next(iter(site.clients))]  # bounded: drop the oldest
-        site.clients[session.session_id] = (session, client)
+        remember(site.clients, session.session_id, (session, client), limit=CLIENTS_KEPT)
     return client
 
 

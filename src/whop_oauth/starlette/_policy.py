@@ -14,6 +14,7 @@ from starlette.datastructures import Secret
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+from .._bounded import remember
 from ._cookie_header import SessionCookieReader
 from ._cookies import CookieCodec, SessionData, cookie_header, flow_cookie_suffix
 
@@ -92,21 +93,21 @@ class CookiePolicy:
         header = None
         for name, value in scope["headers"]:
             if name == b"cookie":
-                header = value if header is None else b""  # b"": several, not remembered
-        if header is None:
+                if header is not None:  # several Cookie headers: read every time
+                    return self._read_session(scope)
+                header = value
+        if header is None:  # no Cookie header: signed out
             return None, "keep"
         known = self._known.get(header)
         if known is not None:
             if time.time() <= known[1] + self.session_max_age:
                 return known[0]
-            self._known.pop(header, None)  # too old now: read (and refused) below
+            del self._known[header]  # too old now: read (and refused) below
         answer = self._read_session(scope)
         session = answer[0]
-        if session is not None and header and len(header) <= MEMO_HEADER_BYTES:
+        if session is not None and len(header) <= MEMO_HEADER_BYTES:
             with self._adding:
-                if header not in self._known and len(self._known) >= MEMO_SIZE:
-                    del self._known[next(iter(self._known))]  # bounded: drop the oldest
-                self._known[header] = (answer, session.login_at)
+                remember(self._known, header, (answer, session.login_at), limit=MEMO_SIZE)
         return answer
 
     def _read_session(self, scope: Scope) -> tuple[SessionData | None, CookieWrite]:

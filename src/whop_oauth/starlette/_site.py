@@ -10,7 +10,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
@@ -22,6 +22,7 @@ from .._no_cookies import new_http_client, without_cookies
 from .._reasons import describe
 from .._tenants import TenantVerifier
 from .._token import TokenKey
+from ._cookies import SessionData
 from ._pages import NO_CACHE_HEADERS, error_page, status_for
 from ._policy import CookiePolicy
 
@@ -93,7 +94,7 @@ class Site:
     on_sign_in: Callable[[TokenKey], object] | None = None
     #: ``user_http_client``'s memory: session id -> (the session, its client). Each site
     #: has its own (``dataclasses.replace`` makes a new one), and it goes with the site.
-    clients: dict[str, tuple[Any, Any]] = field(
+    clients: dict[str, tuple[SessionData, object]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
