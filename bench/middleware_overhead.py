@@ -91,12 +91,18 @@ async def in_process(requests: int, block: int, store_url: str) -> None:
 NOISE = "bare endpoint again (noise)"
 INTERLEAVED_NAMES = {"again": NOISE, "middleware": "middleware alone, fixed header"}
 
-#: wrk's request for each connection's next request: a variant drawn at random (a fixed
-#: cycle lets the garbage collector fall on the same variants every time).
+#: wrk's request for each connection's next request: a variant drawn at random for each
+#: run of ``burst`` requests (a fixed cycle lets the garbage collector fall on the same
+#: variants every time).
 _DRAW = """math.randomseed({seed})
 local paths = {{{paths}}}
+local burst, left, path = {burst}, 0, nil
 request = function()
-  return wrk.format("GET", paths[math.random(#paths)])
+  if left == 0 then
+    path, left = paths[math.random(#paths)], burst
+  end
+  left = left - 1
+  return wrk.format("GET", path)
 end
 """
 
@@ -107,6 +113,7 @@ def interleaved(
     connections: int,
     store_url: str,
     names: tuple[str, ...] = apps.TOGETHER,
+    burst: int = 1,
 ) -> None:
     if shutil.which("wrk") is None:
         print("\ninterleaved under uvicorn: skipped (no wrk)")
@@ -119,7 +126,7 @@ def interleaved(
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "draw.lua"
         for i in range(rounds):
-            script.write_text(_DRAW.format(seed=i + 1, paths=paths))
+            script.write_text(_DRAW.format(seed=i + 1, paths=paths, burst=burst))
             with uvicorn("together:" + ",".join(names), store_url, seed=i) as (url, pid):
                 base = url.removesuffix("/me")
                 start_wrk(base + "/", apps.cookie(0), 1, connections, script).communicate()
@@ -146,8 +153,9 @@ def interleaved(
 
     print(
         f"\ninterleaved under uvicorn: one server (1 worker, h11) serving every variant, "
-        f"wrk -t1 -c{connections} drawing a variant per request; {rounds} rounds of new "
-        f"servers and {seconds}s runs, medians over rounds"
+        f"wrk -t1 -c{connections} drawing a variant "
+        f"{'per request' if burst == 1 else f'for each {burst} requests'}; {rounds} rounds "
+        f"of new servers and {seconds}s runs, medians over rounds"
     )
     print(f"  {'variant':<33} {'app µs/req':>10} {'server µs/req':>13} {'ratio':>6} "
           f"{'95 % interval':>14}")  # fmt: skip
@@ -162,8 +170,9 @@ def interleaved(
     print("  alike (HTTP parsing, the event loop), from the server's CPU time; ratio: the")
     print("  median over rounds of that round's ratio to the bare endpoint. The server was")
     print(f"  busy {statistics.median(busy):.0%} of each run (median), so its throughput and")
-    print("  latency follow its time per request. Every variant runs in a mix of all five,")
-    print("  each colder in the CPU's caches than it would be in a server of its own")
+    print(f"  latency follow its time per request. Every variant runs in a mix of {len(names)},")
+    print("  each colder in the CPU's caches than it would be in a server of its own (the")
+    print("  reading depends on what the mix holds: README §3)")
 
 
 #: The runs under uvicorn: each variant, and the bare app a second time in its own
@@ -345,6 +354,7 @@ async def main(args: argparse.Namespace) -> None:
                 args.interleaved_rounds,
                 args.connections,
                 store_url,
+                burst=args.interleaved_burst,
             )
         if args.only in (None, "uvicorn"):
             await asyncio.to_thread(
@@ -364,6 +374,9 @@ if __name__ == "__main__":
     parser.add_argument("--wrk-rounds", type=int, default=15)
     parser.add_argument("--interleaved-rounds", type=int, default=10)
     parser.add_argument("--interleaved-seconds", type=int, default=5)
+    parser.add_argument(
+        "--interleaved-burst", type=int, default=1, help="requests in a row to one variant"
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--counted-requests", type=int, default=640)
     parser.add_argument(
