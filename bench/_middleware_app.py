@@ -12,6 +12,8 @@ answers 200 to any bearer token and 401 without one:
   with ``auth=manager.auth(user=..., tenant=...)``.
 - ``middleware`` (in ``Together`` only): the same middleware in front of ``bare``'s
   endpoint, so the middleware's share of the cost shows apart.
+- ``parsed``: ``bare`` handing httpx an ``httpx.URL`` parsed once, as
+  ``user_http_client`` does with a path: the floor to compare it with like for like.
 
 All of them use one kind of API client: cookie-less, as the one whop_oauth makes for
 ``user_http_client``. The signed-in variants use a token that needs no refresh.
@@ -46,6 +48,7 @@ from whop_oauth.stores import open_store
 ORIGIN = "http://127.0.0.1:8000"
 PROVIDER = whop_metadata("https://bench.example")
 API_URL = "https://bench.example/api/v1/me"
+PARSED_API_URL = httpx.URL(API_URL)
 SESSION_KEY = "bench-session-key-" + "x" * 32
 ENCRYPTION_KEY = "bXlfYmVuY2hfa2V5X2lzXzMyX2J5dGVzX2xvbmchISE="  # 32 bytes, bench only
 FIXED_BEARER = "Bearer bench-access-0"
@@ -141,8 +144,12 @@ def build(
         answer = await api.get(API_URL, headers={"Authorization": FIXED_BEARER})
         return PlainTextResponse(answer.text, status_code=answer.status_code)
 
-    if variant == "bare":
-        return Starlette(routes=[Route("/me", bare)])
+    async def parsed(request: Request) -> Response:
+        answer = await api.get(PARSED_API_URL, headers={"Authorization": FIXED_BEARER})
+        return PlainTextResponse(answer.text, status_code=answer.status_code)
+
+    if variant in ("bare", "parsed"):
+        return Starlette(routes=[Route("/me", bare if variant == "bare" else parsed)])
     assert manager is not None
     whop = _whop(manager, http_client=api)
 

@@ -3,8 +3,8 @@ the user, against the same endpoint with no auth and a fixed ``Authorization`` h
 
     python -m bench.middleware_overhead [--requests 30000] [--block 50] [--seconds 2]
         [--wrk-rounds 15] [--connections 16] [--counted-requests 640]
-        [--interleaved-rounds 10] [--interleaved-seconds 5]
-        [--only in-process|interleaved|uvicorn|side-by-side|instructions]
+        [--interleaved-rounds 10] [--interleaved-seconds 5] [--interleaved-burst 1]
+        [--only in-process|interleaved|pairs|uvicorn|side-by-side|instructions]
 
 Three apps (``bench/_middleware_app.py``), all calling the API through one
 ``httpx.MockTransport``: ``bare`` (fixed header), ``helper`` (middleware, server-side
@@ -28,6 +28,8 @@ per request is its own app time plus the share every request costs alike (HTTP
 parsing, the event loop). The worker is busy all the time (printed), so its throughput
 and latency follow that time, with a fraction of the noise of separate servers; but
 each variant runs in a mix, colder in the CPU's caches than in a server of its own.
+In pairs: the same, but each variant in a server of its own beside the bare endpoint
+only, as a deployment's server holds one app (a mix of five reads about 2 points more).
 Side by side: the same four servers at once on one core, a wrk each, so the machine's
 noise hits them alike. wrk is Debian's (``bash scripts/install-system-deps.sh --bench``).
 Under uvicorn and callgrind: the instructions each server executes per request
@@ -43,7 +45,9 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -57,6 +61,7 @@ NAMES = {
     "bare": "bare endpoint, fixed header",
     "helper": "middleware + user_http_client",
     "auth": "middleware + manager.auth()",
+    "parsed": "bare endpoint, URL parsed once",
 }
 
 
@@ -66,7 +71,7 @@ async def in_process(requests: int, block: int, store_url: str) -> None:
         cookie = apps.cookie(0)  # sent to every variant, as a browser would
         api = apps.api_client()  # one for every variant: only the auth layers differ
         variants = {}
-        for variant in apps.VARIANTS:
+        for variant in (*apps.VARIANTS, "parsed"):
             driver = apps.Driver(apps.build(variant, manager, api))
 
             async def go(driver: apps.Driver = driver) -> None:
@@ -85,6 +90,11 @@ async def in_process(requests: int, block: int, store_url: str) -> None:
         series,
         requests=block,
         floor=NAMES["bare"],
+    )
+    by_name = {one.name: one.median for one in series}
+    print(
+        f"  like for like, {NAMES['helper']} over the {NAMES['parsed']} (user_http_client "
+        f"parses a path once too): {by_name[NAMES['helper']] / by_name[NAMES['parsed']]:.2f}x"
     )
 
 
@@ -107,6 +117,52 @@ end
 """
 
 
+@dataclass
+class Served:
+    """One measured run of a ``Together`` server: each app's mean CPU time per call, and
+    what every request costs alike (the server's CPU time beyond the apps' own), in µs."""
+
+    app_us: dict[str, float]
+    common_us: float
+    busy: float
+
+    def ratio(self, name: str) -> float:
+        """The server's time per request of ``name`` over the bare endpoint's."""
+        return (self.common_us + self.app_us[name]) / (self.common_us + self.app_us["bare"])
+
+
+def serve_mixed(
+    names: tuple[str, ...], seconds: int, connections: int, store_url: str, script: Path, seed: int
+) -> Served:
+    """A new server of the apps ``names``, warmed for 1 s, then driven for ``seconds``
+    by wrk with ``script`` choosing each request's app."""
+    with uvicorn("together:" + ",".join(names), store_url, seed=seed) as (url, pid):
+        base = url.removesuffix("/me")
+        start_wrk(base + "/", apps.cookie(0), 1, connections, script).communicate()
+        httpx.get(base + "/times")  # the warm-up's times are dropped
+        before = cpu_seconds(pid)
+        run = start_wrk(base + "/", apps.cookie(0), seconds, connections, script)
+        wrk_result(run.communicate()[0])  # raises on a failed request
+        cpu = cpu_seconds(pid) - before
+        answer = httpx.get(base + "/times").json()
+    if answer["overlaps"]:
+        raise RuntimeError(f"{answer['overlaps']} app calls waited: their times overlap")
+    times = answer["times"]
+    served = sum(len(times[name]) for name in names)
+    apps_total = sum(sum(times[name]) for name in names) / 1e3
+    common = (cpu * 1e6 - apps_total) / served  # what every request costs alike
+    if common <= 0:
+        raise RuntimeError("the apps' own times exceed the server's CPU time")
+    mean = {name: statistics.fmean(times[name]) / 1e3 for name in names}
+    return Served(mean, common, cpu / seconds)
+
+
+def draw_script(path: Path, names: Iterable[str], seed: int, burst: int = 1) -> Path:
+    paths = ", ".join(f'"/{name}/me"' for name in names)
+    path.write_text(_DRAW.format(seed=seed, paths=paths, burst=burst))
+    return path
+
+
 def interleaved(
     seconds: int,
     rounds: int,
@@ -122,34 +178,15 @@ def interleaved(
     common_us: list[float] = []
     busy: list[float] = []
     ratios: dict[str, list[float]] = {name: [] for name in names}
-    paths = ", ".join(f'"/{name}/me"' for name in names)
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "draw.lua"
         for i in range(rounds):
-            script.write_text(_DRAW.format(seed=i + 1, paths=paths, burst=burst))
-            with uvicorn("together:" + ",".join(names), store_url, seed=i) as (url, pid):
-                base = url.removesuffix("/me")
-                start_wrk(base + "/", apps.cookie(0), 1, connections, script).communicate()
-                httpx.get(base + "/times")  # the warm-up's times are dropped
-                before = cpu_seconds(pid)
-                run = start_wrk(base + "/", apps.cookie(0), seconds, connections, script)
-                wrk_result(run.communicate()[0])  # raises on a failed request
-                cpu = cpu_seconds(pid) - before
-                answer = httpx.get(base + "/times").json()
-            if answer["overlaps"]:
-                raise RuntimeError(f"{answer['overlaps']} app calls waited: their times overlap")
-            times = answer["times"]
-            served = sum(len(times[name]) for name in names)
-            mean = {name: statistics.fmean(times[name]) / 1e3 for name in names}
-            apps_total = sum(sum(times[name]) for name in names) / 1e3
-            common = (cpu * 1e6 - apps_total) / served  # what every request costs alike
-            if common <= 0:
-                raise RuntimeError("the apps' own times exceed the server's CPU time")
-            common_us.append(common)
-            busy.append(cpu / seconds)
+            script = draw_script(Path(tmp) / "draw.lua", names, i + 1, burst)
+            run = serve_mixed(names, seconds, connections, store_url, script, i)
+            common_us.append(run.common_us)
+            busy.append(run.busy)
             for name in names:
-                app_us[name].append(mean[name])
-                ratios[name].append((common + mean[name]) / (common + mean["bare"]))
+                app_us[name].append(run.app_us[name])
+                ratios[name].append(run.ratio(name))
 
     print(
         f"\ninterleaved under uvicorn: one server (1 worker, h11) serving every variant, "
@@ -173,6 +210,43 @@ def interleaved(
     print(f"  latency follow its time per request. Every variant runs in a mix of {len(names)},")
     print("  each colder in the CPU's caches than it would be in a server of its own (the")
     print("  reading depends on what the mix holds: README §3)")
+
+
+#: What ``in_pairs`` serves beside the bare endpoint, one server each.
+PAIRED = ("again", "helper", "auth", "middleware", "parsed")
+
+
+def in_pairs(seconds: int, rounds: int, connections: int, store_url: str) -> None:
+    """Interleaved with one variant in the server: the bare endpoint and that variant."""
+    if shutil.which("wrk") is None:
+        print("\ninterleaved in pairs: skipped (no wrk)")
+        return
+    ratios: dict[str, list[float]] = {name: [] for name in PAIRED}
+    bare_us: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(rounds):
+            for k in range(len(PAIRED)):  # each round in another order
+                name = PAIRED[(i + k) % len(PAIRED)]
+                script = draw_script(Path(tmp) / "draw.lua", ("bare", name), i + 1)
+                run = serve_mixed(("bare", name), seconds, connections, store_url, script, i)
+                ratios[name].append(run.ratio(name))
+                bare_us.append(run.common_us + run.app_us["bare"])
+    print(
+        f"\ninterleaved in pairs: a server (1 worker, h11) for each variant serving it and "
+        f"the bare endpoint, wrk -t1 -c{connections} drawing one of the two per request; "
+        f"{rounds} rounds of {len(PAIRED)} new servers and {seconds}s runs, medians over rounds"
+    )
+    print(f"  bare endpoint, fixed header: {statistics.median(bare_us):.1f} µs/req of the server")
+    print(f"  {'variant':<33} {'ratio':>6} {'95 % interval':>14}")
+    for name in PAIRED:
+        label = INTERLEAVED_NAMES.get(name) or NAMES[name]
+        print(f"  {label:<33} {statistics.median(ratios[name]):>5.3f}x "
+              f"{interval_text(ratios[name]):>14}")  # fmt: skip
+    like = [h / p for h, p in zip(ratios["helper"], ratios["parsed"], strict=True)]
+    print(f"  like for like, {NAMES['helper']} over the {NAMES['parsed']}: "
+          f"{statistics.median(like):.3f}x ({interval_text(like)})")  # fmt: skip
+    print("  as interleaved, but each server holds one app beside the bare one, as a server")
+    print("  of the issue's setting holds one app: the mix of five reads higher (README §3)")
 
 
 #: The runs under uvicorn: each variant, and the bare app a second time in its own
@@ -356,6 +430,14 @@ async def main(args: argparse.Namespace) -> None:
                 store_url,
                 burst=args.interleaved_burst,
             )
+        if args.only in (None, "pairs"):
+            await asyncio.to_thread(
+                in_pairs,
+                args.interleaved_seconds,
+                args.interleaved_rounds,
+                args.connections,
+                store_url,
+            )
         if args.only in (None, "uvicorn"):
             await asyncio.to_thread(
                 under_uvicorn, args.seconds, args.wrk_rounds, args.connections, store_url
@@ -380,6 +462,7 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--counted-requests", type=int, default=640)
     parser.add_argument(
-        "--only", choices=["in-process", "interleaved", "uvicorn", "side-by-side", "instructions"]
+        "--only",
+        choices=["in-process", "interleaved", "pairs", "uvicorn", "side-by-side", "instructions"],
     )
     asyncio.run(main(parser.parse_args()))

@@ -219,6 +219,67 @@ async def test_the_api_base_is_worked_out_once_per_metadata_document(
     assert len(api.seen) == 3
 
 
+async def test_each_path_is_parsed_once_per_metadata_document_whoever_asks(
+    whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    original = _helpers.httpx.URL
+
+    class CountingURL(httpx.URL):
+        def __init__(self, url: Any = "", **kwargs: Any) -> None:
+            if isinstance(url, str):
+                parsed.append(url)
+            super().__init__(url, **kwargs)
+
+    token = Token(access_token="access-2", expires_at=time.time() + 3600, refresh_token="r")
+    await whop._site.manager.save(token, user="user_2")
+    first = user_http_client(connection(whop))
+    other = user_http_client(connection(whop, dataclasses.replace(SESSION, user="user_2")))
+    await first.get("/warm")  # metadata and token cached, before counting
+    await other.get("/warm")
+    monkeypatch.setattr(_helpers.httpx, "URL", CountingURL)
+    try:
+        for client in (first, other, first):
+            await client.get("/things")
+            await client.get("/other")
+    finally:
+        monkeypatch.setattr(_helpers.httpx, "URL", original)
+
+    ours = [url for url in parsed if url.startswith(PROVIDER)]
+    assert ours == [f"{PROVIDER}/api/v1/things", f"{PROVIDER}/api/v1/other"]
+    assert [url for _, url, _ in api.seen[2:]] == [
+        f"{PROVIDER}/api/v1/things",
+        f"{PROVIDER}/api/v1/other",
+    ] * 3
+
+
+async def test_a_path_with_a_query_is_parsed_every_time_and_not_kept(
+    whop: WhopAuth, api: Api
+) -> None:
+    client = user_http_client(connection(whop))
+
+    await client.get("/licenses/validate?key=secret-license-key")
+    await client.get("/things")
+
+    assert list(whop._site.api_urls) == ["/things"]
+    assert "secret-license-key" not in repr(whop._site)
+    assert api.seen[0][1] == f"{PROVIDER}/api/v1/licenses/validate?key=secret-license-key"
+
+
+async def test_kept_api_urls_are_bounded_and_the_oldest_goes_first(
+    whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_helpers, "URLS_KEPT", 2)
+    client = user_http_client(connection(whop))
+
+    paths = ["/a", "/b", "/a", "/c"]
+    for path in paths:
+        await client.get(path)
+
+    assert list(whop._site.api_urls) == ["/b", "/c"]  # the oldest kept, not the least used
+    assert [url for _, url, _ in api.seen] == [f"{PROVIDER}/api/v1{path}" for path in paths]
+
+
 async def test_the_api_base_follows_the_providers_metadata_when_it_changes(
     whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

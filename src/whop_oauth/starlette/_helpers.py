@@ -90,6 +90,9 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
 #: middleware hands each one the same ``SessionData`` while its cookie is unchanged) can
 #: share one. Insertion order = age (an entry replaced for another session keeps its place).
 CLIENTS_KEPT = 4096
+#: How many API paths a site keeps parsed (``Site.api_urls``); the oldest goes first. A
+#: path with a query string is parsed every time: a query may carry what must not linger.
+URLS_KEPT = 256
 _adding = threading.Lock()  # plain endpoints run in threads; a hit takes no lock
 
 
@@ -100,13 +103,11 @@ class UserHTTPClient:
     hosts); any other URL raises ``ConfigurationError`` before sending.
     """
 
-    __slots__ = ("_auth", "_base", "_site")
+    __slots__ = ("_auth", "_site")
 
     def __init__(self, site: Site, user_auth: UserTokenAuth) -> None:
         self._site = site
         self._auth = user_auth
-        # The provider's API base (no trailing slash), and the metadata it was read from.
-        self._base: tuple[ProviderMetadata, str] | None = None
 
     def __repr__(self) -> str:
         return f"<UserHTTPClient for {self._site.client.issuer}>"
@@ -117,15 +118,21 @@ class UserHTTPClient:
         session shares the client)."""
         return self._auth
 
-    def _url(self, url: httpx.URL | str, metadata: ProviderMetadata) -> httpx.URL | str:
+    def _url(self, url: httpx.URL | str, metadata: ProviderMetadata) -> httpx.URL:
         """Where a request for ``url`` goes: a path is joined to the provider's API base."""
         if isinstance(url, str) and url.startswith("/") and not url.startswith("//"):
-            # A path, the usual call: httpx parses the joined URL once. It keeps the
-            # base's origin (a path cannot change the authority), one of the provider's.
-            known = self._base
-            if known is None or known[0] is not metadata:
-                known = self._base = (metadata, _api_base(metadata))
-            return known[1] + url
+            # A path, the usual call. Joined to the API base, it keeps the base's origin
+            # (a path cannot change the authority), one of the provider's. Parsed once per
+            # metadata document: httpx parses a URL string on every call otherwise.
+            urls = self._site.api_urls
+            known = urls.get(url)
+            if known is not None and known[0] is metadata:
+                return known[1]
+            parsed = httpx.URL(_api_base(metadata) + url)
+            if "?" not in url:
+                with _adding:
+                    remember(urls, url, (metadata, parsed), limit=URLS_KEPT)
+            return parsed
         target = httpx.URL(url)
         if target.is_relative_url:
             target = httpx.URL(_api_base(metadata) + "/" + str(url).lstrip("/"))

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from .._errors import WhopOAuthError
+from .._metadata import ProviderMetadata
 from .._no_cookies import new_http_client, without_cookies
 from .._reasons import describe
 from .._tenants import TenantVerifier
@@ -95,6 +96,11 @@ class Site:
     #: ``user_http_client``'s memory: session id -> (the session, its client). Each site
     #: has its own (``dataclasses.replace`` makes a new one), and it goes with the site.
     clients: dict[str, tuple[SessionData, object]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    #: ``UserHTTPClient``'s API URLs, each parsed once: path -> (the metadata whose API
+    #: base it was joined to, the URL).
+    api_urls: dict[str, tuple[ProviderMetadata, httpx.URL]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
