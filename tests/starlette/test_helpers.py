@@ -262,8 +262,19 @@ async def test_a_path_with_a_query_is_parsed_every_time_and_not_kept(
     await client.get("/things")
 
     assert list(whop._site.api_urls) == ["/things"]
-    assert "secret-license-key" not in repr(whop._site)
     assert api.seen[0][1] == f"{PROVIDER}/api/v1/licenses/validate?key=secret-license-key"
+
+
+async def test_params_of_one_call_do_not_stay_on_the_kept_url(whop: WhopAuth, api: Api) -> None:
+    client = user_http_client(connection(whop))
+
+    await client.get("/things", params={"page": "2"})
+    await client.get("/things")
+
+    assert [url for _, url, _ in api.seen] == [
+        f"{PROVIDER}/api/v1/things?page=2",
+        f"{PROVIDER}/api/v1/things",
+    ]
 
 
 async def test_kept_api_urls_are_bounded_and_the_oldest_goes_first(
@@ -293,6 +304,25 @@ async def test_the_api_base_follows_the_providers_metadata_when_it_changes(
     assert [url for _, url, _ in api.seen] == [
         f"{PROVIDER}/api/v1/things",
         f"{PROVIDER}/api/v2/things",
+    ]
+
+
+async def test_an_api_base_moved_to_another_origin_takes_the_path_and_the_token_there(
+    whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = user_http_client(connection(whop))
+    await client.get("/things")
+    moved = dataclasses.replace(
+        whop_metadata(PROVIDER), api_base_url="https://api.mock-whop.test/v2"
+    )
+    monkeypatch.setattr(whop._site.client, "fresh_metadata", lambda: moved)
+    monkeypatch.setattr(whop._site.client, "_static", moved)
+
+    await client.get("/things")
+
+    assert api.seen == [
+        ("GET", f"{PROVIDER}/api/v1/things", "Bearer access-1"),
+        ("GET", "https://api.mock-whop.test/v2/things", "Bearer access-1"),
     ]
 
 

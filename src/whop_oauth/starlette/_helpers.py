@@ -91,7 +91,9 @@ def user_http_client(request: HTTPConnection) -> UserHTTPClient:
 #: share one. Insertion order = age (an entry replaced for another session keeps its place).
 CLIENTS_KEPT = 4096
 #: How many API paths a site keeps parsed (``Site.api_urls``); the oldest goes first. A
-#: path with a query string is parsed every time: a query may carry what must not linger.
+#: path with a query string is parsed every time and never kept (queries are where APIs
+#: take keys and one-off values). The path itself is kept: it must not hold a secret
+#: (httpx's own INFO log line writes the whole URL of every request anyway).
 URLS_KEPT = 256
 _adding = threading.Lock()  # plain endpoints run in threads; a hit takes no lock
 
