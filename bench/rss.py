@@ -118,7 +118,7 @@ def main(users: int, backends: list[str]) -> None:
         "  caches: token cache 10,000 entries, session memory 10,000, verified cookies 4,096,"
         " users (WhopUser, by session id) 4,096, Cookie headers' verified sessions 4,096"
         " (of at most 1 KiB), manager.auth() objects 4,096, user_http_client's clients"
-        " (by session id) 4,096;"
+        " (by session id) 4,096, user_http_client's parsed API URLs 256 paths per site;"
         " each drops its oldest entry when full"
     )
 
