@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -490,6 +491,28 @@ def test_a_shorter_session_lifetime_applies_to_remembered_headers_at_once(
 
     assert policy.read_session(scope) == (None, "clear")
     assert policy._known == {}  # the too-old entry went
+
+
+def test_a_too_old_header_dropped_by_another_thread_meanwhile_is_still_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class DroppedMeanwhile(dict[bytes, Any]):
+        """Another thread's request with the same header drops the entry right after
+        this one found it."""
+
+        def get(self, key: bytes, default: Any = None) -> Any:
+            found = super().get(key, default)
+            self.pop(key, None)
+            return found
+
+    policy = _policy()
+    session = SessionData.new("user_1", "default")
+    scope = {"headers": [(b"cookie", _header(policy, session))]}
+    assert policy.read_session(scope) == (session, "keep")  # remembered
+    policy._known = DroppedMeanwhile(policy._known)
+    monkeypatch.setattr(time, "time", lambda: float(session.login_at + policy.session_max_age + 1))
+
+    assert policy.read_session(scope) == (None, "clear")  # not a KeyError: a 500
 
 
 def test_a_remembered_header_is_still_checked_for_age_on_every_request(

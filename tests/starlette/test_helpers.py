@@ -223,7 +223,6 @@ async def test_each_path_is_parsed_once_per_metadata_document_whoever_asks(
     whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parsed: list[str] = []
-    original = _helpers.httpx.URL
 
     class CountingURL(httpx.URL):
         def __init__(self, url: Any = "", **kwargs: Any) -> None:
@@ -237,13 +236,11 @@ async def test_each_path_is_parsed_once_per_metadata_document_whoever_asks(
     other = user_http_client(connection(whop, dataclasses.replace(SESSION, user="user_2")))
     await first.get("/warm")  # metadata and token cached, before counting
     await other.get("/warm")
-    monkeypatch.setattr(_helpers.httpx, "URL", CountingURL)
-    try:
+    with monkeypatch.context() as counting:
+        counting.setattr(_helpers.httpx, "URL", CountingURL)
         for client in (first, other, first):
             await client.get("/things")
             await client.get("/other")
-    finally:
-        monkeypatch.setattr(_helpers.httpx, "URL", original)
 
     ours = [url for url in parsed if url.startswith(PROVIDER)]
     assert ours == [f"{PROVIDER}/api/v1/things", f"{PROVIDER}/api/v1/other"]
@@ -291,38 +288,26 @@ async def test_kept_api_urls_are_bounded_and_the_oldest_goes_first(
     assert [url for _, url, _ in api.seen] == [f"{PROVIDER}/api/v1{path}" for path in paths]
 
 
+@pytest.mark.parametrize(
+    "moved_base",
+    [f"{PROVIDER}/api/v2", "https://api.mock-whop.test/v2"],
+    ids=["same-origin", "another-origin"],
+)
 async def test_the_api_base_follows_the_providers_metadata_when_it_changes(
-    whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
+    whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch, moved_base: str
 ) -> None:
     client = user_http_client(connection(whop))
     await client.get("/things")
-    moved = dataclasses.replace(whop_metadata(PROVIDER), api_base_url=f"{PROVIDER}/api/v2")
+    moved = dataclasses.replace(whop_metadata(PROVIDER), api_base_url=moved_base)
     monkeypatch.setattr(whop._site.client, "fresh_metadata", lambda: moved)
+    monkeypatch.setattr(whop._site.client, "_static", moved)  # the token's origins too
 
     await client.get("/things")
 
-    assert [url for _, url, _ in api.seen] == [
-        f"{PROVIDER}/api/v1/things",
-        f"{PROVIDER}/api/v2/things",
-    ]
-
-
-async def test_an_api_base_moved_to_another_origin_takes_the_path_and_the_token_there(
-    whop: WhopAuth, api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client = user_http_client(connection(whop))
-    await client.get("/things")
-    moved = dataclasses.replace(
-        whop_metadata(PROVIDER), api_base_url="https://api.mock-whop.test/v2"
-    )
-    monkeypatch.setattr(whop._site.client, "fresh_metadata", lambda: moved)
-    monkeypatch.setattr(whop._site.client, "_static", moved)
-
-    await client.get("/things")
-
+    # The kept URL of "/things" was for the old metadata; the path and the token move.
     assert api.seen == [
         ("GET", f"{PROVIDER}/api/v1/things", "Bearer access-1"),
-        ("GET", "https://api.mock-whop.test/v2/things", "Bearer access-1"),
+        ("GET", f"{moved_base}/things", "Bearer access-1"),
     ]
 
 

@@ -102,7 +102,9 @@ class CookiePolicy:
         if known is not None:
             if time.time() <= known[1] + self.session_max_age:
                 return known[0]
-            del self._known[header]  # too old now: read (and refused) below
+            # Too old now: read (and refused) below. pop: another thread's request with
+            # the same header may have dropped it first.
+            self._known.pop(header, None)
         answer = self._read_session(scope)
         session = answer[0]
         if session is not None and len(header) <= MEMO_HEADER_BYTES:
